@@ -1,0 +1,236 @@
+"""Fine-tune and score a model with a given set of encoder layers removed.
+
+All torch and transformers work of a search lives here. The pretrained weights are read from
+disk once per process and the task is tokenized once; each candidate then costs one copy of the
+weights plus its fine-tune. Knows nothing of search order or the cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from torch.utils.data import DataLoader
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    get_linear_schedule_with_warmup,
+)
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from glpsearch import metrics, models, surgery
+from glpsearch.config import TrainSettings
+from glpsearch.data import Examples, TaskData
+from glpsearch.errors import UserError
+from glpsearch.score import CandidateFailed, Score
+
+# Bump whenever the fine-tune or scoring procedure changes: it invalidates every cached score.
+EVALUATOR_VERSION = 1
+
+Progress = Callable[[int, int], None]
+
+
+class Evaluator:
+    def __init__(
+        self, model: str | None, task: TaskData, settings: TrainSettings, device: str = "cpu"
+    ) -> None:
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        self.task = task
+        self.settings = settings
+        self.device = torch.device(device)
+        self.model_dir = models.resolve(model)
+        self.model_name = model or models.EMBEDDED_MODEL
+        self._config, self._state, self._fresh, self._inputs = _load_template(self.model_dir, task)
+        self.n_layers = self._config.num_hidden_layers
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        except Exception as exc:
+            raise UserError(f"cannot load the tokenizer of {self.model_dir}: {exc}") from None
+        limit = _max_length(self.tokenizer, self._config)
+        if limit is not None and settings.max_length > limit:
+            raise UserError(
+                f"--max-length {settings.max_length} exceeds what the model can read ({limit})"
+            )
+        self._train = self._tokenize(task.train)
+        self._heldout = self._tokenize(task.heldout)
+        self.fingerprint = self._fingerprint()
+
+    def describe(self) -> dict:
+        """What the fingerprint stands for, in words a person can read (`glpsearch status`)."""
+        return {
+            "model": self.model_name,
+            "model_dir": str(self.model_dir),
+            "task": self.task.name,
+            "source": self.task.source,
+            "metric": self.task.metric,
+            "n_layers": self.n_layers,
+            "n_train": len(self.task.train),
+            "n_heldout": len(self.task.heldout),
+            "settings": asdict(self.settings),
+            "evaluator_version": EVALUATOR_VERSION,
+        }
+
+    def build(self, removed: Iterable[int], seed: int) -> torch.nn.Module:
+        """The pretrained model with `removed` layers gone; new heads initialised from `seed`."""
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_config(copy.deepcopy(self._config))
+        model.load_state_dict(
+            {k: v for k, v in self._state.items() if k not in self._fresh}, strict=False
+        )
+        return surgery.remove_layers(model, removed).to(self.device)
+
+    def evaluate(
+        self, removed: Iterable[int], seed: int, progress: Progress | None = None
+    ) -> Score:
+        model = self.build(removed, seed)
+        start = time.perf_counter()
+        self._fine_tune(model, seed, progress)
+        trained = time.perf_counter()
+        value = self._score(model, self._heldout, self.task.heldout)
+        return Score(
+            value=value,
+            metric=self.task.metric,
+            train_seconds=trained - start,
+            eval_seconds=time.perf_counter() - trained,
+            n_train=len(self._train),
+            n_eval=len(self._heldout),
+        )
+
+    # -- training and scoring -------------------------------------------------------------
+    def _fine_tune(self, model: torch.nn.Module, seed: int, progress: Progress | None) -> None:
+        s = self.settings
+        generator = torch.Generator().manual_seed(seed)
+        sampler = LengthGroupedSampler(
+            s.batch_size, lengths=[len(f["input_ids"]) for f in self._train], generator=generator
+        )
+        loader = DataLoader(
+            self._train, batch_size=s.batch_size, sampler=sampler, collate_fn=self._collate
+        )
+        total = max(1, math.ceil(s.epochs * len(loader)))
+        optimizer = torch.optim.AdamW(_param_groups(model, s.weight_decay), lr=s.lr)
+        schedule = get_linear_schedule_with_warmup(optimizer, round(s.warmup_ratio * total), total)
+        model.train()
+        step = 0
+        while step < total:
+            for batch in loader:
+                loss = model(**_to(batch, self.device)).loss
+                if not torch.isfinite(loss):
+                    raise CandidateFailed(f"training loss became {loss.item()} at step {step + 1}")
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if progress is not None:
+                    progress(step, total)
+                if step == total:
+                    break
+
+    @torch.inference_mode()
+    def _score(self, model: torch.nn.Module, features: list[dict], examples: Examples) -> float:
+        model.eval()
+        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+        size = self.settings.eval_batch_size
+        predictions: dict[int, Any] = {}
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            batch = self._collate([features[i] for i in chunk])
+            batch.pop("labels", None)
+            logits = model(**_to(batch, self.device)).logits.float().cpu()
+            values = logits[:, 0] if self.task.label_names is None else logits.argmax(-1)
+            predictions.update(zip(chunk, values.tolist(), strict=True))
+        if self.task.label_names is None and not all(map(math.isfinite, predictions.values())):
+            raise CandidateFailed("the model predicts non-finite values")
+        return metrics.compute(
+            self.task.metric, examples.labels, [predictions[i] for i in range(len(features))]
+        )
+
+    def _tokenize(self, examples: Examples) -> list[dict]:
+        encoded = self.tokenizer(
+            examples.text_a,
+            examples.text_b,
+            truncation=True,
+            max_length=self.settings.max_length,
+        )
+        keys = [k for k in encoded if k in self._inputs]
+        return [
+            {**{k: encoded[k][i] for k in keys}, "labels": label}
+            for i, label in enumerate(examples.labels)
+        ]
+
+    def _collate(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        if not hasattr(self, "_collator"):
+            self._collator = DataCollatorWithPadding(self.tokenizer)
+        batch = self._collator(features)
+        if self.task.label_names is None:
+            batch["labels"] = batch["labels"].float()
+        return batch
+
+    def _fingerprint(self) -> str:
+        payload = {
+            "model": models.digest(self.model_dir),
+            "data": self.task.digest(),
+            "settings": asdict(self.settings),
+            "num_labels": self.task.num_labels,
+            "evaluator_version": EVALUATOR_VERSION,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _load_template(folder: Path, task: TaskData) -> tuple[Any, dict, set[str], set[str]]:
+    """Config, pretrained state dict, the weights the checkpoint lacks (new heads), and the
+    inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the tokenizer
+    makes)."""
+    try:
+        config = AutoConfig.from_pretrained(
+            folder,
+            num_labels=task.num_labels,
+            problem_type="regression"
+            if task.label_names is None
+            else "single_label_classification",
+        )
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            folder, config=config, output_loading_info=True, ignore_mismatched_sizes=True
+        )
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise UserError(f"cannot load a classification model from {folder}: {reason}") from None
+    surgery.layer_list(model)  # fail now, not at the first candidate
+    fresh = set(info.get("missing_keys", ())) | {k for k, *_ in info.get("mismatched_keys", ())}
+    inputs = set(inspect.signature(model.forward).parameters)
+    return model.config, model.state_dict(), fresh, inputs
+
+
+def _max_length(tokenizer: Any, config: Any) -> int | None:
+    """The longest input the model reads: the tokenizer knows offsets (RoBERTa) the config hides."""
+    known = getattr(tokenizer, "model_max_length", None)
+    if isinstance(known, int) and known < 1_000_000:
+        return known
+    return getattr(config, "max_position_embeddings", None)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases and normalisation weights, as BERT's recipe prescribes."""
+    decay, plain = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (plain if param.ndim < 2 else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}

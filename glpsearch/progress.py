@@ -1,0 +1,140 @@
+"""Live terminal progress for a search, drawn with rich from the engine's events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from glpsearch.engine import (
+    BatchStarted,
+    CandidateFinished,
+    CandidateStarted,
+    Event,
+    Outcome,
+    TrainingProgress,
+)
+from store import canonical
+from strategies import SearchResult
+
+
+def layers_text(removed: frozenset[int]) -> str:
+    return "{" + canonical(removed).replace(",", ", ") + "}" if removed else "none"
+
+
+class Display:
+    """Subscribes to engine events; use as a context manager around the search."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._batch: TaskID | None = None
+        self._training: TaskID | None = None
+        self._computed = self._cached = self._failed = 0
+        self._started = time.monotonic()
+
+    def __enter__(self) -> Display:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BatchStarted):
+            if self._batch is not None:
+                self._progress.remove_task(self._batch)
+            what = "full model" if event.depth == 0 else f"{event.depth} removed"
+            self._batch = self._progress.add_task(
+                f"[bold]{what}[/]: {event.size} candidates, {event.cached} cached",
+                total=event.size,
+            )
+        elif isinstance(event, CandidateStarted):
+            self._training = self._progress.add_task(
+                f"  fine-tuning without {layers_text(event.removed)}", total=None
+            )
+        elif isinstance(event, TrainingProgress) and self._training is not None:
+            self._progress.update(self._training, completed=event.step, total=event.total)
+        elif isinstance(event, CandidateFinished):
+            self._finished(event.outcome)
+
+    def _finished(self, outcome: Outcome) -> None:
+        if self._training is not None:
+            self._progress.remove_task(self._training)
+            self._training = None
+        if self._batch is not None:
+            self._progress.advance(self._batch)
+        if outcome.failure is not None:
+            self._failed += 1
+            text = f"[red]failed[/] {outcome.failure}"
+        else:
+            assert outcome.score is not None
+            text = f"{outcome.score.metric} {outcome.score.value:.4f}"
+        if outcome.cached:
+            self._cached += 1
+            return  # replayed results scroll by silently; the tables show them
+        self._computed += 1
+        self._progress.console.print(
+            f"  -{layers_text(outcome.removed):<10} {text}  [dim]{outcome.seconds:.0f} s "
+            f"(computed {self._computed}, cached {self._cached}, "
+            f"{time.monotonic() - self._started:.0f} s)[/]"
+        )
+
+
+def steps_table(result: SearchResult, baseline: Outcome, outcomes: dict) -> Table:
+    """One row per depth: what was removed, its score, and how the step's candidates spread."""
+    metric = baseline.score.metric if baseline.score else "score"
+    table = Table(title=f"{result.strategy}: {metric} on the held-out split")
+    for column in ("removed", "layer", metric, "Δ vs full", "candidates", "spread", "computed"):
+        table.add_column(column, justify="right")
+    reference = baseline.value
+    table.add_row("0", "-", _fmt(reference), "", "1", "", _computed([baseline]))
+    for step in result.steps:
+        scores = [s for _, s in step.candidates if s is not None]
+        seen = [outcomes[c] for c, _ in step.candidates if c in outcomes]
+        added = step.chosen - _previous(result, step.depth) if step.chosen is not None else set()
+        table.add_row(
+            str(step.depth),
+            ",".join(map(str, sorted(added))) or "-",
+            _fmt(step.score),
+            "" if step.score is None or reference is None else f"{step.score - reference:+.4f}",
+            str(len(step.candidates)),
+            f"{min(scores):.3f}-{max(scores):.3f}" if scores else "all failed",
+            _computed(seen),
+        )
+    return table
+
+
+def _previous(result: SearchResult, depth: int) -> frozenset[int]:
+    for step in result.steps:
+        if step.depth == depth - 1 and step.chosen is not None:
+            return step.chosen
+    return frozenset()
+
+
+def _computed(outcomes: Sequence[Outcome]) -> str:
+    return f"{sum(not o.cached for o in outcomes)}/{len(outcomes)}"
+
+
+def _fmt(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.4f}"

@@ -1,0 +1,64 @@
+"""The files a search leaves for its user: layers.txt (GLP's layer file) and search.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from glpsearch.engine import Outcome
+from strategies import SearchResult
+
+
+def outcome_record(outcome: Outcome) -> dict:
+    return {
+        "removed": sorted(outcome.removed),
+        "score": outcome.value,
+        "failure": outcome.failure,
+        "cached": outcome.cached,
+        "seconds": round(outcome.seconds, 3),
+        "train_seconds": None if outcome.score is None else outcome.score.train_seconds,
+    }
+
+
+def search_record(
+    result: SearchResult, baseline: Outcome, outcomes: dict, header: dict, counts: dict
+) -> dict:
+    """Everything needed to audit or redraw the search without fine-tuning anything."""
+    return {
+        **header,
+        "baseline": outcome_record(baseline),
+        "steps": [
+            {
+                "depth": step.depth,
+                "chosen": None if step.chosen is None else sorted(step.chosen),
+                "score": step.score,
+                "candidates": [outcome_record(outcomes[c]) for c, _ in step.candidates],
+            }
+            for step in result.steps
+        ],
+        "order": result.order,
+        "evaluations": counts,
+    }
+
+
+def write_search(out: Path, record: dict) -> list[Path]:
+    """Write search.json, and layers.txt when the result is a removal order."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_atomic_write(out / "search.json", json.dumps(record, indent=2) + "\n")]
+    order = record.get("order")
+    if order:
+        written.append(_atomic_write(out / "layers.txt", "".join(f"{i}\n" for i in order)))
+    return written
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    """Readers see the old file or the new one, never half of one, even after a kill."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    return path

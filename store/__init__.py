@@ -1,0 +1,11 @@
+"""Persistence of evaluation results: canonical keys and a crash-safe on-disk store.
+
+Knows nothing of search strategies or of torch; values are plain JSON-able dicts.
+"""
+
+from __future__ import annotations
+
+from store.cache import Store, StoreError
+from store.keys import canonical, parse_canonical
+
+__all__ = ["Store", "StoreError", "canonical", "parse_canonical"]

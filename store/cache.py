@@ -1,0 +1,144 @@
+"""The on-disk store of scores and failures, backed by diskcache (SQLite in WAL mode).
+
+Each result is committed the moment it is written (synchronous=FULL), so a kill -9 or a power
+cut after `put_score` returns never loses it; SQLite's locking lets several processes share one
+store. Nothing is ever evicted: a cached fine-tune can cost an hour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import diskcache
+
+from store.keys import canonical
+
+FORMAT = 1
+_MARKER = "meta/format"
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class FingerprintSummary:
+    fingerprint: str
+    info: dict
+    scores: int
+    failures: int
+
+
+class Store:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory).expanduser()
+        _check_directory(self.directory)
+        try:
+            self._cache = diskcache.Cache(
+                str(self.directory),
+                timeout=120,
+                eviction_policy="none",
+                size_limit=2**62,
+                sqlite_synchronous=2,
+            )
+            with self._cache.transact():  # mark only a new, empty cache: never adopt another's
+                found = self._cache.get(_MARKER)
+                if found is None and len(self._cache) == 0:
+                    self._cache.set(_MARKER, FORMAT)
+                    found = FORMAT
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"cannot open the cache at {self.directory}: {exc}") from None
+        if found != FORMAT:
+            raise StoreError(
+                f"{self.directory} is a diskcache of another program or version; "
+                "choose another --cache folder"
+            )
+
+    # -- scores and failures -------------------------------------------------------------
+    def get_score(self, fingerprint: str, seed: int, removed: Iterable[int]) -> dict | None:
+        return self._get(_key("score", fingerprint, seed, removed))
+
+    def put_score(self, fingerprint: str, seed: int, removed: Iterable[int], record: dict) -> None:
+        self._set(_key("score", fingerprint, seed, removed), record)
+        self._cache.delete(_key("failure", fingerprint, seed, removed))
+
+    def get_failure(self, fingerprint: str, seed: int, removed: Iterable[int]) -> dict | None:
+        return self._get(_key("failure", fingerprint, seed, removed))
+
+    def put_failure(
+        self, fingerprint: str, seed: int, removed: Iterable[int], record: dict
+    ) -> None:
+        self._set(_key("failure", fingerprint, seed, removed), record)
+
+    def clear_failure(self, fingerprint: str, seed: int, removed: Iterable[int]) -> None:
+        self._cache.delete(_key("failure", fingerprint, seed, removed))
+
+    # -- what a fingerprint stands for, for `glpsearch status` ---------------------------
+    def describe(self, fingerprint: str, info: dict) -> None:
+        self._set(f"meta/fingerprint/{fingerprint}", info)
+
+    def summaries(self) -> list[FingerprintSummary]:
+        counts: dict[str, list[int]] = {}
+        for key in self._keys():
+            kind, _, rest = key.partition("/")
+            if kind in ("score", "failure"):
+                fingerprint = rest.split("/", 1)[0]
+                slot = counts.setdefault(fingerprint, [0, 0])
+                slot[kind == "failure"] += 1
+        for key in self._keys():
+            if key.startswith("meta/fingerprint/"):
+                counts.setdefault(key.rsplit("/", 1)[1], [0, 0])
+        return [
+            FingerprintSummary(fp, self._get(f"meta/fingerprint/{fp}") or {}, n[0], n[1])
+            for fp, n in sorted(counts.items())
+        ]
+
+    def close(self) -> None:
+        self._cache.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _keys(self) -> Iterator[str]:
+        return (k for k in self._cache.iterkeys() if isinstance(k, str))
+
+    def _get(self, key: str) -> dict | None:
+        text = self._cache.get(key)
+        return None if text is None else json.loads(text)
+
+    def _set(self, key: str, record: dict) -> None:
+        text = json.dumps({**record, "written": time.time()}, sort_keys=True)
+        try:
+            self._cache.set(key, text)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"cannot write to the cache at {self.directory}: {exc}") from None
+
+
+def _key(kind: str, fingerprint: str, seed: int, removed: Iterable[int]) -> str:
+    return f"{kind}/{fingerprint}/{seed}/{canonical(removed)}"
+
+
+def _check_directory(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise StoreError(f"cache path {directory} is a file, not a folder; choose another --cache")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / "cache.db").exists():
+        raise StoreError(
+            f"{directory} holds other files and is not a glpsearch cache; "
+            "choose an empty or new --cache folder"
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the cache folder {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK):
+        raise StoreError(f"the cache folder {directory} is not writable; choose another --cache")

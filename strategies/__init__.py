@@ -1,0 +1,50 @@
+"""Search strategies: which removed-layer sets to evaluate, and which to keep.
+
+Pure Python by design (no torch): see `strategies.base` for the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from strategies.base import Evaluate, Layers, SearchResult, Step, Strategy, StrategyOptions
+from strategies.beam import Beam
+from strategies.block_influence import BlockInfluence
+from strategies.errors import BudgetExceeded
+from strategies.exhaustive import Exhaustive
+from strategies.fixed import Alternate, AlternateEven, BottomDrop, Symmetric, TopDrop
+from strategies.greedy import Greedy
+from strategies.random_sets import RandomSets
+
+REGISTRY: dict[str, Callable[[StrategyOptions], Strategy]] = {
+    "greedy": Greedy,
+    "beam": Beam,
+    "random": RandomSets,
+    "exhaustive": Exhaustive,
+    "top-drop": TopDrop,
+    "bottom-drop": BottomDrop,
+    "alternate": Alternate,
+    "alternate-even": AlternateEven,
+    "symmetric": Symmetric,
+    "block-influence": BlockInfluence,
+}
+
+
+def make(name: str, options: StrategyOptions | None = None) -> Strategy:
+    """Build a strategy by name; KeyError names the known ones."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown strategy {name!r}; choose from {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name](options or StrategyOptions())
+
+
+__all__ = [
+    "REGISTRY",
+    "BudgetExceeded",
+    "Evaluate",
+    "Layers",
+    "SearchResult",
+    "Step",
+    "Strategy",
+    "StrategyOptions",
+    "make",
+]

@@ -1,0 +1,46 @@
+"""Beam search: greedy pruning that keeps the W best removed-sets per depth instead of one.
+
+A wider beam recovers pairs of layers that are only redundant together, which greedy misses when
+neither looks best alone. With W = 1 it asks for exactly greedy's candidates, so it replays
+greedy's cache. The best set of a depth need not extend the previous depth's best, so
+`SearchResult.order` may be None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best
+from strategies.search import grow, search
+
+
+@dataclass
+class Beam:
+    options: StrategyOptions = field(default_factory=StrategyOptions)
+    name: str = "beam"
+
+    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
+        width = self.options.beam_width
+        if width < 1:
+            raise ValueError(f"beam width must be at least 1, got {width}")
+
+        def propose(depth: int, previous: Step | None) -> list[Layers]:
+            if previous is None:
+                return grow([frozenset()], n_layers)
+            return grow([layers for layers, _ in top(previous.candidates, width)], n_layers)
+
+        return search(self.name, remove, propose, evaluate)
+
+
+def top(scored: Sequence[tuple[Layers, float | None]], n: int) -> list[tuple[Layers, float]]:
+    """The n best valid candidates, best first.
+
+    Picked by repeated `best` so ties break exactly as in every other strategy.
+    """
+    remaining = list(scored)
+    kept: list[tuple[Layers, float]] = []
+    while len(kept) < n and (winner := best(remaining)) is not None:
+        kept.append(winner)
+        remaining = [item for item in remaining if item[0] != winner[0]]
+    return kept

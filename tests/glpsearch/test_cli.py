@@ -1,0 +1,231 @@
+"""`glpsearch search` end to end on a tiny model: outputs, replay, extension, interruption,
+and bad input (one line, exit 2, cache untouched)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from glpsearch.cli import main
+from store import Store
+
+FAST = ["--epochs", "1", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32"]
+
+
+def tiny_args(model: Path, data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "search", "--model", str(model), "--train", str(data), "--cache", str(cache),
+        "--out", str(out), "--quiet", *FAST, *extra,
+    ]  # fmt: skip
+
+
+def read(out: Path) -> tuple[dict, list[int]]:
+    record = json.loads((out / "search.json").read_text())
+    return record, [int(line) for line in (out / "layers.txt").read_text().split()]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_model, task_file, tmp_path_factory):
+    """A completed 2-of-4 search: its cache, its out folder, and args for more like it."""
+    root = tmp_path_factory.mktemp("search")
+
+    def args(cache: Path, out: Path, remove: int) -> list[str]:
+        return tiny_args(tiny_model, task_file, cache, out, "--remove", str(remove))
+
+    assert main(args(root / "cache", root / "out", 2)) == 0
+    return root / "cache", root / "out", args
+
+
+def test_search_writes_the_layer_file_and_an_auditable_record(finished):
+    _, out, _ = finished
+    record, order = read(out)
+    assert len(order) == 2 and len(set(order)) == 2 and set(order) <= {0, 1, 2, 3}
+    assert record["order"] == order
+    assert record["evaluations"] == {"computed": 8, "cached": 0, "failed": 0}  # 1 + 4 + 3
+    assert record["n_layers"] == 4 and record["remove"] == 2
+    assert record["baseline"]["removed"] == []
+    first = record["steps"][0]
+    assert len(first["candidates"]) == 4
+    assert first["chosen"] == [order[0]]
+    assert first["score"] == max(c["score"] for c in first["candidates"])
+    assert all(c["cached"] is False and c["seconds"] > 0 for c in first["candidates"])
+    assert record["settings"]["epochs"] == 1.0 and record["fingerprint"]
+
+
+def test_a_finished_search_replays_without_fine_tuning(finished, tmp_path):
+    cache, out, args = finished
+    assert main(args(cache, tmp_path, 2)) == 0
+    record, order = read(tmp_path)
+    assert record["evaluations"] == {"computed": 0, "cached": 8, "failed": 0}
+    assert order == read(out)[1]
+
+
+def test_a_larger_remove_computes_only_the_new_candidates(finished, tmp_path):
+    cache, out, args = finished
+    extended = tmp_path / "cache"
+    extended.mkdir()
+    for item in cache.iterdir():  # extend a copy, so other tests keep the 2-layer cache
+        (extended / item.name).write_bytes(item.read_bytes())
+    assert main(args(extended, tmp_path / "out", 3)) == 0
+    record, order = read(tmp_path / "out")
+    assert record["evaluations"] == {"computed": 2, "cached": 8, "failed": 0}
+    assert order[:2] == read(out)[1]
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "glpsearch", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_scores(cache: Path, count: int, process: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if (cache / "cache.db").exists():
+            with Store(cache) as store:
+                found = sum(s.scores for s in store.summaries())
+            if found >= count:
+                return found
+        time.sleep(0.05)
+    raise AssertionError("the search wrote no scores in time")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_search_resumes_losing_nothing(
+    finished, tiny_model, task_file, tmp_path, signum
+):
+    _, out, _ = finished
+    cache = tmp_path / "cache"
+    slow = ["--remove", "2", "--epochs", "3"]  # slower fine-tunes: the signal lands mid-search
+    args = [*tiny_args(tiny_model, task_file, cache, tmp_path / "out"), *slow]
+    process = _start(args)
+    _wait_for_scores(cache, 3, process)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    if signum == signal.SIGINT:
+        assert process.returncode == 130
+        assert "interrupted" in stderr and "Traceback" not in stderr
+    else:
+        assert process.returncode == -signal.SIGKILL
+    with Store(cache) as store:
+        kept = sum(s.scores for s in store.summaries())
+    assert kept >= 3
+
+    assert main(args) == 0
+    record, order = read(tmp_path / "out")
+    assert record["evaluations"]["cached"] == kept  # every score written before the kill
+    assert record["evaluations"]["computed"] == 8 - kept
+
+    reference = tmp_path / "reference"
+    assert main([*tiny_args(tiny_model, task_file, reference, tmp_path / "ref"), *slow]) == 0
+    assert order == read(tmp_path / "ref")[1]
+
+
+# -- bad input: one clear line, exit code 2, the cache as it was ------------------------------------
+def _albert(folder: Path) -> Path:
+    from transformers import AlbertConfig, AlbertModel
+
+    config = AlbertConfig(
+        vocab_size=40, embedding_size=8, hidden_size=16, num_attention_heads=2,
+        intermediate_size=32, num_hidden_layers=4, max_position_embeddings=160,
+    )  # fmt: skip
+    AlbertModel(config).save_pretrained(folder)
+    return folder
+
+
+BAD = {
+    "unknown task": (["--task", "nosuchtask"], "unknown task"),
+    "unknown strategy": (["--strategy", "psychic"], "invalid choice"),
+    "missing file": (["--train", "{tmp}/missing.csv"], "file not found"),
+    "missing column": (["--label-column", "stars"], "column 'stars' not found"),
+    "empty data": (["--train", "{tmp}/empty.csv"], "is empty"),
+    "header only": (["--train", "{tmp}/header.csv"], "no rows"),
+    "one class": (["--train", "{tmp}/one_class.csv"], "only one class"),
+    "remove all layers": (["--remove", "4"], "--remove must be between 1 and 3"),
+    "remove none": (["--remove", "0"], "must be >= 1"),
+    "not a model": (["--model", "{tmp}"], "no config.json"),
+    "model folder missing": (["--model", "{tmp}/nowhere"], "model folder not found"),
+    "layers not found": (["--model", "{albert}"], "cannot find the encoder layers"),
+    "negative epochs": (["--epochs", "-1"], "must be > 0"),
+    "non-integer batch": (["--batch-size", "2.5"], "is not a int"),
+    "huge max length": (["--max-length", "100000"], "exceeds what the model can read"),
+    "validation alone": (["--no-train", "--validation", "{tmp}/x.csv"], "--validation goes with"),
+    "cache is a file": (["--cache", "{tmp}/empty.csv"], "is a file"),
+    "cache holds other files": (["--cache", "{tmp}/other"], "not a glpsearch cache"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_gives_one_line_and_leaves_the_cache_alone(
+    case, finished, tiny_model, task_file, tmp_path, capsys
+):
+    cache, _, _ = finished
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("text,label\n")
+    rows = "".join(f"film number {i},pos\n" for i in range(40))
+    (tmp_path / "one_class.csv").write_text("text,label\n" + rows)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    albert = _albert(tmp_path / "albert") if case == "layers not found" else tmp_path
+    extra, expected = BAD[case]
+    extra = [e.format(tmp=tmp_path, albert=albert) for e in extra]
+    args = tiny_args(tiny_model, task_file, cache, tmp_path / "out")
+    if {"--train", "--no-train", "--task"} & set(extra):  # replace, not repeat, the data source
+        i = args.index("--train")
+        del args[i : i + 2]
+        extra = [e for e in extra if e != "--no-train"]
+    before = snapshot(cache)
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(main([*args, *extra]))
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err
+    assert len(err.splitlines()) == 1 and err.startswith("glpsearch")
+    assert snapshot(cache) == before
+    assert not (tmp_path / "out").exists()
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_status_lists_the_cached_fingerprints(finished, capsys):
+    cache, _, _ = finished
+    assert main(["status", "--cache", str(cache)]) == 0
+    shown = capsys.readouterr().out
+    assert "sentiment" in shown and "9" in shown or "8" in shown
+
+
+def test_the_console_script_reports_bad_input_without_a_traceback(tmp_path):
+    env = {**os.environ, "GLPSEARCH_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "glpsearch", "search", "--train", str(tmp_path / "nope.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"glpsearch: error: file not found: {tmp_path}/nope.csv"
+    ]

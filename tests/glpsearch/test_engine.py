@@ -1,0 +1,128 @@
+"""The engine against a scripted scorer: the fine-tune is the slow part, so it is the fake."""
+
+from __future__ import annotations
+
+import pytest
+
+from glpsearch.engine import BatchStarted, CandidateFinished, Engine
+from glpsearch.score import Score
+from store import Store
+from strategies import make
+
+
+class CountingScorer:
+    """Scores a set by a fixed rule and counts the fine-tunes it is asked for."""
+
+    fingerprint = "f" * 20
+    n_layers = 6
+
+    def __init__(self, fail: frozenset[int] | None = None, interrupt_after: int | None = None):
+        self.calls: list[frozenset[int]] = []
+        self.fail = fail
+        self.interrupt_after = interrupt_after
+
+    def describe(self) -> dict:
+        return {"model": "scripted"}
+
+    def evaluate(self, removed, seed, progress=None) -> Score:
+        removed = frozenset(removed)
+        if self.interrupt_after is not None and len(self.calls) == self.interrupt_after:
+            raise KeyboardInterrupt
+        self.calls.append(removed)
+        if progress is not None:
+            progress(1, 1)
+        if removed == self.fail:
+            raise RuntimeError("out of memory")
+        value = 0.9 - 0.01 * len(removed) + 0.001 * sum(removed) + 0.0001 * seed
+        return Score(value, "accuracy", 0.1, 0.01, 100, 20)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "cache") as opened:
+        yield opened
+
+
+def test_duplicates_are_computed_once_and_answers_keep_request_order(store):
+    scorer = CountingScorer()
+    engine = Engine(scorer, store)
+    scores = engine.evaluate([frozenset({2, 1}), frozenset({1, 2}), frozenset({0})])
+    assert scores[0] == scores[1] == pytest.approx(0.883)
+    assert scores[2] == pytest.approx(0.89)
+    assert scorer.calls == [frozenset({1, 2}), frozenset({0})]
+
+
+def test_scores_are_written_through_and_reused_by_a_new_engine(store):
+    Engine(CountingScorer(), store).evaluate([frozenset({3})])
+    again = CountingScorer()
+    engine = Engine(again, store)
+    assert engine.evaluate([frozenset({3})]) == [pytest.approx(0.893)]
+    assert again.calls == []
+    assert engine.counts == {"computed": 0, "cached": 1, "failed": 0}
+
+
+def test_the_seed_is_part_of_the_key(store):
+    Engine(CountingScorer(), store, seed=0).evaluate([frozenset({3})])
+    other = CountingScorer()
+    Engine(other, store, seed=1).evaluate([frozenset({3})])
+    assert other.calls == [frozenset({3})]
+
+
+def test_an_interrupted_search_resumes_computing_only_what_is_missing(store):
+    full_run = CountingScorer()
+    with Store(store.directory.parent / "reference") as reference:
+        _, expected = Engine(full_run, reference).run(make("greedy"), 3)
+
+    interrupted = CountingScorer(interrupt_after=8)
+    with pytest.raises(KeyboardInterrupt):
+        Engine(interrupted, store).run(make("greedy"), 3)
+    assert len(interrupted.calls) == 8  # each one written the moment it finished
+
+    resumed = CountingScorer()
+    _, result = Engine(resumed, store).run(make("greedy"), 3)
+    assert result.order == expected.order
+    assert len(resumed.calls) == len(full_run.calls) - 8
+    assert not set(resumed.calls) & set(interrupted.calls)
+
+
+def test_extending_a_search_computes_only_the_new_depth(store):
+    Engine(CountingScorer(), store).run(make("greedy"), 2)
+    extended = CountingScorer()
+    _, result = Engine(extended, store).run(make("greedy"), 3)
+    assert len(result.steps) == 3
+    assert len(extended.calls) == 4  # the 4 candidates of depth 3; depths 0-2 are replayed
+
+
+def test_a_failed_candidate_is_recorded_skipped_and_retried_on_request(store):
+    broken = frozenset({5})
+    engine = Engine(CountingScorer(fail=broken), store)
+    _, result = engine.run(make("greedy"), 1)
+    assert result.steps[0].chosen == frozenset({4})  # {5} would have won but failed
+    assert store.get_failure(CountingScorer.fingerprint, 0, broken)["reason"] == (
+        "RuntimeError: out of memory"
+    )
+    assert engine.counts["failed"] == 1
+
+    replay = CountingScorer()
+    Engine(replay, store).run(make("greedy"), 1)
+    assert replay.calls == []  # the failure is remembered, not recomputed
+
+    retry = CountingScorer()
+    _, retried = Engine(retry, store, retry_failed=True).run(make("greedy"), 1)
+    assert retry.calls == [broken]
+    assert retried.steps[0].chosen == broken
+    assert store.get_failure(CountingScorer.fingerprint, 0, broken) is None
+
+
+def test_events_report_cached_counts_and_every_candidate(store):
+    Engine(CountingScorer(), store).evaluate([frozenset({0})])
+    events = []
+    Engine(CountingScorer(), store, on_event=events.append).evaluate(
+        [frozenset({0}), frozenset({1})]
+    )
+    assert events[0] == BatchStarted(depth=1, size=2, cached=1)
+    finished = [e.outcome for e in events if isinstance(e, CandidateFinished)]
+    assert [(o.removed, o.cached) for o in finished] == [
+        (frozenset({0}), True),
+        (frozenset({1}), False),
+    ]

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+import transformers
+
+from glpsearch import evaluator as evaluator_module
+from glpsearch.config import DataSpec, TrainSettings
+from glpsearch.data import load_task
+from glpsearch.errors import UserError
+from glpsearch.evaluator import Evaluator
+from glpsearch.score import CandidateFailed
+
+FAST = TrainSettings(epochs=1, lr=3e-3, batch_size=8, max_length=32)
+
+
+@pytest.fixture(scope="module")
+def task(task_file):
+    return load_task(DataSpec(train=task_file))
+
+
+@pytest.fixture(scope="module")
+def evaluator(tiny_model, task):
+    return Evaluator(str(tiny_model), task, FAST)
+
+
+def test_same_seed_and_settings_give_the_same_score(evaluator):
+    first = evaluator.evaluate({1}, seed=3)
+    again = evaluator.evaluate({1}, seed=3)
+    assert first.value == again.value
+    assert first.metric == "accuracy"
+    assert (first.n_train, first.n_eval) == (102, 18)
+    assert first.train_seconds > 0 and first.eval_seconds > 0
+
+
+def test_candidates_really_learn_the_task(tiny_model, task):
+    longer = Evaluator(str(tiny_model), task, dataclasses.replace(FAST, epochs=10))
+    assert longer.evaluate({3}, seed=0).value >= 0.85  # chance is 0.5
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert", "electra"])
+def test_every_supported_architecture_trains(tiny_models, task, arch):
+    evaluator = Evaluator(str(tiny_models[arch]), task, FAST)
+    assert evaluator.n_layers == 4
+    score = evaluator.evaluate({0, 2}, seed=0)
+    assert 0.0 <= score.value <= 1.0
+
+
+def test_weights_are_read_and_data_tokenized_once(evaluator, monkeypatch):
+    loads, calls = [], []
+    real_load = transformers.AutoModelForSequenceClassification.from_pretrained
+    monkeypatch.setattr(
+        transformers.AutoModelForSequenceClassification,
+        "from_pretrained",
+        lambda *a, **k: loads.append(a) or real_load(*a, **k),
+    )
+    real_call = type(evaluator.tokenizer).__call__
+    monkeypatch.setattr(
+        type(evaluator.tokenizer),
+        "__call__",
+        lambda self, *a, **k: calls.append(a) or real_call(self, *a, **k),
+    )
+    evaluator.evaluate({0}, seed=0)
+    evaluator.evaluate({1}, seed=0)
+    assert loads == [] and calls == []
+
+
+def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_model, task):
+    evaluator = Evaluator(str(tiny_model), task, dataclasses.replace(FAST, max_length=64))
+    widths: list[int] = []
+    build = evaluator.build
+
+    def watched(removed, seed):
+        model = build(removed, seed)
+        model.register_forward_pre_hook(
+            lambda module, args, kwargs: widths.append(kwargs["input_ids"].shape[1]),
+            with_kwargs=True,
+        )
+        return model
+
+    evaluator.build = watched
+    evaluator.evaluate({0}, seed=0)
+    longest = max(len(f["input_ids"]) for f in evaluator._train + evaluator._heldout)
+    assert widths and max(widths) == longest < 64
+
+
+def test_diverging_training_is_a_candidate_failure(tiny_model, task):
+    wild = Evaluator(str(tiny_model), task, dataclasses.replace(FAST, lr=1e12, epochs=3))
+    with pytest.raises(CandidateFailed, match="loss became"):
+        wild.evaluate({0}, seed=0)
+
+
+def test_regression_tasks_are_scored_by_spearman(tiny_model, tmp_path):
+    path = tmp_path / "scores.csv"
+    rows = ["text,label"] + [f"{'good ' * (i % 5)}film,{i % 5}" for i in range(60)]
+    path.write_text("\n".join(rows) + "\n")
+    task = load_task(DataSpec(train=path, regression=True))
+    score = Evaluator(str(tiny_model), task, FAST).evaluate({1}, seed=0)
+    assert score.metric == "spearman" and -1.0 <= score.value <= 1.0
+
+
+# -- the fingerprint: any change to what a score depends on must miss the cache ------------------
+def test_fingerprint_is_stable_for_identical_inputs(tiny_model, task, evaluator):
+    assert Evaluator(str(tiny_model), task, FAST).fingerprint == evaluator.fingerprint
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"epochs": 2},
+        {"lr": 1e-3},
+        {"batch_size": 4},
+        {"max_length": 16},
+        {"warmup_ratio": 0.0},
+        {"weight_decay": 0.1},
+        {"eval_batch_size": 8},
+    ],
+)
+def test_fingerprint_changes_with_every_training_setting(tiny_model, task, evaluator, change):
+    changed = Evaluator(str(tiny_model), task, dataclasses.replace(FAST, **change))
+    assert changed.fingerprint != evaluator.fingerprint
+
+
+def test_fingerprint_changes_with_the_data(tiny_model, task, evaluator):
+    labels = list(task.train.labels)
+    labels[0] = 1 - labels[0]
+    flipped = dataclasses.replace(task, train=dataclasses.replace(task.train, labels=labels))
+    assert Evaluator(str(tiny_model), flipped, FAST).fingerprint != evaluator.fingerprint
+
+
+def test_fingerprint_changes_with_the_weights(tiny_model, task, evaluator, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model, copy)
+    weights = load_file(copy / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + torch.full_like(weights[name], 1e-3)
+    save_file(weights, copy / "model.safetensors", metadata={"format": "pt"})
+    assert Evaluator(str(copy), task, FAST).fingerprint != evaluator.fingerprint
+
+
+def test_fingerprint_changes_with_the_evaluator_version(tiny_model, task, evaluator, monkeypatch):
+    monkeypatch.setattr(evaluator_module, "EVALUATOR_VERSION", evaluator_module.EVALUATOR_VERSION + 1)
+    assert Evaluator(str(tiny_model), task, FAST).fingerprint != evaluator.fingerprint
+
+
+# -- bad models ---------------------------------------------------------------------------------
+def test_a_folder_that_is_not_a_model_is_refused(task, tmp_path):
+    with pytest.raises(UserError, match="no config.json"):
+        Evaluator(str(tmp_path), task, FAST)
+
+
+def test_a_model_folder_without_weights_is_refused(tiny_model, task, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model, copy)
+    (copy / "model.safetensors").unlink()
+    with pytest.raises(UserError, match="cannot load a classification model"):
+        Evaluator(str(copy), task, FAST)
+
+
+def test_max_length_beyond_the_model_is_refused(tiny_model, task):
+    with pytest.raises(UserError, match="--max-length 4096"):
+        Evaluator(str(tiny_model), task, dataclasses.replace(FAST, max_length=4096))

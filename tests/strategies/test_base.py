@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from strategies.base import SearchResult, Step, best
+
+
+def step(depth: int, chosen: set[int] | None) -> Step:
+    layers = None if chosen is None else frozenset(chosen)
+    return Step(depth, (), layers, None if layers is None else 1.0)
+
+
+def test_order_of_nested_steps():
+    result = SearchResult("x", [step(1, {4}), step(2, {1, 4}), step(3, {1, 2, 4})])
+
+    assert result.order == [4, 1, 2]
+
+
+def test_order_stops_at_a_failed_step():
+    result = SearchResult("x", [step(1, {4}), step(2, None)])
+
+    assert result.order == [4]
+
+
+def test_no_order_when_a_step_does_not_grow_the_previous_one():
+    swapped = SearchResult("x", [step(1, {4}), step(2, {1, 2})])
+    jumped = SearchResult("x", [step(1, {4}), step(2, {1, 2, 4})])
+
+    assert swapped.order is None
+    assert jumped.order is None
+
+
+def test_best_skips_failures_and_breaks_ties_towards_high_layers():
+    scored = [(frozenset({1, 2}), 0.5), (frozenset({0, 3}), 0.5), (frozenset({2, 3}), None)]
+
+    assert best(scored) == (frozenset({0, 3}), 0.5)
+    assert best([(frozenset({0}), None)]) is None
