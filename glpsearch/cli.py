@@ -128,10 +128,12 @@ def _status(args: argparse.Namespace) -> int:
     for s in summaries:
         settings = s.info.get("settings", {})
         table.add_row(
-            s.fingerprint,
+            s.fingerprint[:12],
             s.info.get("model", "?"),
             f"{s.info.get('task', '?')} ({s.info.get('n_train', '?')} train)",
-            " ".join(f"{k}={v}" for k, v in settings.items()),
+            "{epochs:g} ep, lr {lr:g}, batch {batch_size}, len {max_length}".format(**settings)
+            if settings
+            else "?",
             str(s.scores),
             str(s.failures),
         )

@@ -304,7 +304,7 @@ def _read(path: Path, builder: str, **options: Any) -> list[dict]:
         # a first row longer than the header must not silently become pandas' index column
         options.setdefault("index_col", False)
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors become ours, once
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pandas.errors.ParserWarning)  # ragged rows lose data
@@ -312,6 +312,8 @@ def _read(path: Path, builder: str, **options: Any) -> list[dict]:
     except Exception as exc:
         while exc.__cause__ is not None:  # "error generating the dataset" hides the reason
             exc = exc.__cause__
+        if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
+            raise UserError(f"{path} has no rows") from None
         raise UserError(f"cannot read {path}: {_first_line(exc)}") from None
     return loaded["train"].to_list()
 

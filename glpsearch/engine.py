@@ -1,21 +1,29 @@
 """Runs a strategy against an evaluator through the store.
 
 A strategy only calls `evaluate(candidate sets) -> scores`. The engine de-duplicates the sets,
-answers what the store already holds, computes the rest, and writes each result through the
-moment it exists, so a killed search loses at most the candidate in flight. It knows nothing of
-torch or of any particular strategy.
+answers what the store already holds, claims and computes the rest, and writes each result
+through the moment it exists, so a killed search loses at most the candidates in flight. Claims
+(with expiry, kept alive by a heartbeat) let two searches share one cache without computing the
+same candidate twice. It knows nothing of torch or of any particular strategy.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from glpsearch.score import Score
 from store import Store
 from strategies import Layers, SearchResult, Strategy
+
+CLAIM_SECONDS = 120.0  # a claim outlives its owner by at most this long
+POLL_SECONDS = 0.5
 
 
 class Scorer(Protocol):
@@ -29,6 +37,51 @@ class Scorer(Protocol):
     def evaluate(
         self, removed: Iterable[int], seed: int, progress: Callable[[int, int], None] | None
     ) -> Score: ...
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished computation: a score, or the reason there is none."""
+
+    removed: Layers
+    score: Score | None
+    failure: str | None
+    seconds: float
+
+
+Progress = Callable[[Layers, int, int], None]
+
+
+class Runner(Protocol):
+    """Computes candidates, yielding each result as soon as it is done (any order)."""
+
+    def run(
+        self, candidates: Sequence[Layers], seed: int, progress: Progress
+    ) -> Iterator[Result]: ...
+
+
+class InProcess:
+    """Computes one candidate after another in this process."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+
+    def run(self, candidates: Sequence[Layers], seed: int, progress: Progress) -> Iterator[Result]:
+        for removed in candidates:
+            yield compute(self.scorer, removed, seed, lambda s, t, r=removed: progress(r, s, t))
+
+
+def compute(
+    scorer: Scorer, removed: Layers, seed: int, progress: Callable[[int, int], None] | None
+) -> Result:
+    """Score one candidate; any exception is that candidate's failure, not the search's."""
+    start = time.perf_counter()
+    try:
+        score = scorer.evaluate(removed, seed, progress)
+    except Exception as exc:  # one bad candidate must not end a search of hours
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        return Result(removed, None, reason, time.perf_counter() - start)
+    return Result(removed, score, None, time.perf_counter() - start)
 
 
 @dataclass(frozen=True)
@@ -67,11 +120,18 @@ class TrainingProgress:
 
 
 @dataclass(frozen=True)
+class CandidateWaiting:
+    """Another process holds the claim on this candidate; its result will be reused."""
+
+    removed: Layers
+
+
+@dataclass(frozen=True)
 class CandidateFinished:
     outcome: Outcome
 
 
-Event = BatchStarted | CandidateStarted | TrainingProgress | CandidateFinished
+Event = BatchStarted | CandidateStarted | TrainingProgress | CandidateWaiting | CandidateFinished
 
 
 class Engine:
@@ -82,13 +142,16 @@ class Engine:
         seed: int = 0,
         on_event: Callable[[Event], None] | None = None,
         retry_failed: bool = False,
+        runner: Runner | None = None,
     ) -> None:
         self.scorer = scorer
         self.store = store
         self.seed = seed
         self.on_event = on_event or (lambda event: None)
         self.retry_failed = retry_failed
+        self.runner = runner or InProcess(scorer)
         self.outcomes: dict[Layers, Outcome] = {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # see _dead
         store.describe(scorer.fingerprint, scorer.describe())
 
     def run(self, strategy: Strategy, remove: int) -> tuple[Outcome, SearchResult]:
@@ -102,16 +165,20 @@ class Engine:
     def lookup(self, candidates: Sequence[Layers]) -> list[Outcome]:
         """Outcomes for `candidates`, in order: from this run, the store, or a fresh fine-tune."""
         unique = list(dict.fromkeys(frozenset(c) for c in candidates))
-        known = {c: self._from_store(c) for c in unique if c not in self.outcomes}
-        cached = sum(1 for c in unique if c in self.outcomes or known[c])
-        self.on_event(BatchStarted(max(map(len, unique), default=0), len(unique), cached))
+        for removed in unique:
+            if removed not in self.outcomes and (known := self._from_store(removed)):
+                self.outcomes[removed] = known
+        pending = [c for c in unique if c not in self.outcomes]
+        depth = max(map(len, unique), default=0)
+        self.on_event(BatchStarted(depth, len(unique), len(unique) - len(pending)))
         for removed in unique:
             if removed in self.outcomes:
-                outcome = self.outcomes[removed]
-            else:
-                outcome = known[removed] or self._compute(removed)
-                self.outcomes[removed] = outcome
-            self.on_event(CandidateFinished(outcome))
+                self.on_event(CandidateFinished(self.outcomes[removed]))
+        while pending:
+            mine = [c for c in pending if self._claim(c)]
+            if mine:
+                self._compute(mine)
+            pending = self._wait([c for c in pending if c not in mine])
         return [self.outcomes[frozenset(c)] for c in candidates]
 
     @property
@@ -122,6 +189,86 @@ class Engine:
             "cached": sum(o.cached for o in outcomes),
             "failed": sum(o.failure is not None for o in outcomes),
         }
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _claim(self, removed: Layers) -> bool:
+        fingerprint = self.scorer.fingerprint
+        if not self.store.claim(fingerprint, self.seed, removed, self.owner, CLAIM_SECONDS):
+            holder = self.store.claim_owner(fingerprint, self.seed, removed)
+            if holder is None or not _dead(holder):
+                return False
+            if not self.store.take_over(
+                fingerprint, self.seed, removed, holder, self.owner, CLAIM_SECONDS
+            ):
+                return False
+        if known := self._from_store(removed):  # finished by another process meanwhile
+            self.store.release(fingerprint, self.seed, removed)
+            self._finish(known)
+            return False
+        return True
+
+    def _compute(self, mine: list[Layers]) -> None:
+        fingerprint = self.scorer.fingerprint
+        in_flight = set(mine)
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(CLAIM_SECONDS / 4):
+                for removed in list(in_flight):
+                    self.store.refresh(fingerprint, self.seed, removed, CLAIM_SECONDS)
+
+        def progress(removed: Layers, step: int, total: int) -> None:
+            self.on_event(TrainingProgress(removed, step, total))
+
+        beat = threading.Thread(target=heartbeat, daemon=True)
+        beat.start()
+        try:
+            for removed in mine:
+                self.on_event(CandidateStarted(removed))
+            for result in self.runner.run(mine, self.seed, progress):
+                if result.score is None:
+                    reason = result.failure or "unknown failure"
+                    self.store.put_failure(
+                        fingerprint, self.seed, result.removed, {"reason": reason}
+                    )
+                else:
+                    self.store.put_score(
+                        fingerprint, self.seed, result.removed, result.score.to_record()
+                    )
+                self.store.release(fingerprint, self.seed, result.removed)
+                in_flight.discard(result.removed)
+                self._finish(
+                    Outcome(result.removed, result.score, result.failure, False, result.seconds)
+                )
+        finally:
+            stop.set()
+            for removed in in_flight:  # interrupted: let others (or a resume) take them now
+                self.store.release(fingerprint, self.seed, removed)
+
+    def _wait(self, theirs: list[Layers]) -> list[Layers]:
+        """Wait for candidates another process is computing; return those it abandoned."""
+        for removed in theirs:
+            self.on_event(CandidateWaiting(removed))
+        fingerprint = self.scorer.fingerprint
+        waiting = list(theirs)
+        abandoned: list[Layers] = []
+        while waiting:
+            for removed in list(waiting):
+                if known := self._from_store(removed):
+                    self._finish(known)
+                    waiting.remove(removed)
+                elif (
+                    holder := self.store.claim_owner(fingerprint, self.seed, removed)
+                ) is None or (_dead(holder)):
+                    abandoned.append(removed)
+                    waiting.remove(removed)
+            if waiting:
+                time.sleep(POLL_SECONDS)
+        return abandoned
+
+    def _finish(self, outcome: Outcome) -> None:
+        self.outcomes[outcome.removed] = outcome
+        self.on_event(CandidateFinished(outcome))
 
     def _from_store(self, removed: Layers) -> Outcome | None:
         fingerprint = self.scorer.fingerprint
@@ -135,19 +282,21 @@ class Engine:
             return Outcome(removed, None, failure["reason"], True, 0.0)
         return None
 
-    def _compute(self, removed: Layers) -> Outcome:
-        self.on_event(CandidateStarted(removed))
-        start = time.perf_counter()
 
-        def progress(step: int, total: int) -> None:
-            self.on_event(TrainingProgress(removed, step, total))
+def _dead(owner: str) -> bool:
+    """Whether a claim's owner is a process of this machine that no longer runs.
 
-        fingerprint = self.scorer.fingerprint
-        try:
-            score = self.scorer.evaluate(removed, self.seed, progress)
-        except Exception as exc:  # one bad candidate must not end a search of hours
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            self.store.put_failure(fingerprint, self.seed, removed, {"reason": reason})
-            return Outcome(removed, None, reason, False, time.perf_counter() - start)
-        self.store.put_score(fingerprint, self.seed, removed, score.to_record())
-        return Outcome(removed, score, None, False, time.perf_counter() - start)
+    Such a claim (left by kill -9) is taken over at once instead of after it expires; claims of
+    other machines, or of live processes, are honoured until they expire.
+    """
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -13,7 +13,7 @@ import inspect
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,12 @@ class Evaluator:
         )
         return surgery.remove_layers(model, removed).to(self.device)
 
+    def training_batches(self, limit: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """The first `limit` training examples as model inputs (no labels), batched on the
+        device: what a measurement of the pretrained model, such as block influence, reads."""
+        for _, batch in self._batches(self._train[:limit]):
+            yield batch
+
     def evaluate(
         self, removed: Iterable[int], seed: int, progress: Progress | None = None
     ) -> Score:
@@ -143,14 +149,9 @@ class Evaluator:
     @torch.inference_mode()
     def _score(self, model: torch.nn.Module, features: list[dict], examples: Examples) -> float:
         model.eval()
-        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-        size = self.settings.eval_batch_size
         predictions: dict[int, Any] = {}
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            batch = self._collate([features[i] for i in chunk])
-            batch.pop("labels", None)
-            logits = model(**_to(batch, self.device)).logits.float().cpu()
+        for chunk, batch in self._batches(features):
+            logits = model(**batch).logits.float().cpu()
             values = logits[:, 0] if self.task.label_names is None else logits.argmax(-1)
             predictions.update(zip(chunk, values.tolist(), strict=True))
         if self.task.label_names is None and not all(map(math.isfinite, predictions.values())):
@@ -158,6 +159,18 @@ class Evaluator:
         return metrics.compute(
             self.task.metric, examples.labels, [predictions[i] for i in range(len(features))]
         )
+
+    def _batches(
+        self, features: list[dict]
+    ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        """(indices, inputs without labels on the device), shortest first to pad little."""
+        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+        size = self.settings.eval_batch_size
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            batch = self._collate([features[i] for i in chunk])
+            batch.pop("labels", None)
+            yield chunk, _to(batch, self.device)
 
     def _tokenize(self, examples: Examples) -> list[dict]:
         encoded = self.tokenizer(

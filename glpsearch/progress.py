@@ -21,6 +21,7 @@ from glpsearch.engine import (
     BatchStarted,
     CandidateFinished,
     CandidateStarted,
+    CandidateWaiting,
     Event,
     Outcome,
     TrainingProgress,
@@ -49,7 +50,7 @@ class Display:
             transient=True,
         )
         self._batch: TaskID | None = None
-        self._training: TaskID | None = None
+        self._running: dict[frozenset[int], TaskID] = {}  # one bar per candidate in flight
         self._computed = self._cached = self._failed = 0
         self._started = time.monotonic()
 
@@ -70,18 +71,23 @@ class Display:
                 total=event.size,
             )
         elif isinstance(event, CandidateStarted):
-            self._training = self._progress.add_task(
+            self._running[event.removed] = self._progress.add_task(
                 f"  fine-tuning without {layers_text(event.removed)}", total=None
             )
-        elif isinstance(event, TrainingProgress) and self._training is not None:
-            self._progress.update(self._training, completed=event.step, total=event.total)
+        elif isinstance(event, CandidateWaiting):
+            self._running[event.removed] = self._progress.add_task(
+                f"  another process is computing {layers_text(event.removed)}", total=None
+            )
+        elif isinstance(event, TrainingProgress) and event.removed in self._running:
+            self._progress.update(
+                self._running[event.removed], completed=event.step, total=event.total
+            )
         elif isinstance(event, CandidateFinished):
             self._finished(event.outcome)
 
     def _finished(self, outcome: Outcome) -> None:
-        if self._training is not None:
-            self._progress.remove_task(self._training)
-            self._training = None
+        if outcome.removed in self._running:
+            self._progress.remove_task(self._running.pop(outcome.removed))
         if self._batch is not None:
             self._progress.advance(self._batch)
         if outcome.failure is not None:

@@ -29,35 +29,40 @@ def search_record(
     return {
         **header,
         "baseline": outcome_record(baseline),
-        "steps": [
-            {
-                "depth": step.depth,
-                "chosen": None if step.chosen is None else sorted(step.chosen),
-                "score": step.score,
-                "candidates": [outcome_record(outcomes[c]) for c, _ in step.candidates],
-            }
-            for step in result.steps
-        ],
+        "steps": steps_record(result, outcomes),
         "order": result.order,
         "evaluations": counts,
     }
 
 
+def steps_record(result: SearchResult, outcomes: dict) -> list[dict]:
+    """Each depth's chosen set and every candidate's outcome (score, cached or computed, time)."""
+    return [
+        {
+            "depth": step.depth,
+            "chosen": None if step.chosen is None else sorted(step.chosen),
+            "score": step.score,
+            "candidates": [outcome_record(outcomes[c]) for c, _ in step.candidates],
+        }
+        for step in result.steps
+    ]
+
+
 def write_search(out: Path, record: dict) -> list[Path]:
     """Write search.json, and layers.txt when the result is a removal order."""
     out.mkdir(parents=True, exist_ok=True)
-    written = [_atomic_write(out / "search.json", json.dumps(record, indent=2) + "\n")]
+    written = [atomic_write(out / "search.json", json.dumps(record, indent=2) + "\n")]
     order = record.get("order")
     if order:
-        written.append(_atomic_write(out / "layers.txt", "".join(f"{i}\n" for i in order)))
+        written.append(atomic_write(out / "layers.txt", "".join(f"{i}\n" for i in order)))
     return written
 
 
-def _atomic_write(path: Path, text: str) -> Path:
+def atomic_write(path: Path, data: str | bytes) -> Path:
     """Readers see the old file or the new one, never half of one, even after a kill."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
+    with os.fdopen(handle, "wb" if isinstance(data, bytes) else "w") as stream:
+        stream.write(data)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(temporary, path)

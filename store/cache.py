@@ -79,6 +79,48 @@ class Store:
     def clear_failure(self, fingerprint: str, seed: int, removed: Iterable[int]) -> None:
         self._cache.delete(_key("failure", fingerprint, seed, removed))
 
+    # -- claims: who is computing what, so two searches on one cache do not both do it ----
+    def claim(
+        self, fingerprint: str, seed: int, removed: Iterable[int], owner: str, ttl: float
+    ) -> bool:
+        """Atomically claim a candidate for `ttl` seconds; False while another owner holds it.
+
+        A claim expires unless refreshed, so one left by a killed process blocks no one for long.
+        """
+        key = _key("claim", fingerprint, seed, removed)
+        try:
+            if self._cache.add(key, owner, expire=ttl):
+                return True
+            return self._cache.get(key) == owner
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"cannot write to the cache at {self.directory}: {exc}") from None
+
+    def take_over(
+        self,
+        fingerprint: str,
+        seed: int,
+        removed: Iterable[int],
+        stale: str,
+        owner: str,
+        ttl: float,
+    ) -> bool:
+        """Replace a claim whose owner is known to be dead; False if it changed meanwhile."""
+        key = _key("claim", fingerprint, seed, removed)
+        with self._cache.transact():
+            if self._cache.get(key) != stale:
+                return False
+            self._cache.set(key, owner, expire=ttl)
+            return True
+
+    def refresh(self, fingerprint: str, seed: int, removed: Iterable[int], ttl: float) -> None:
+        self._cache.touch(_key("claim", fingerprint, seed, removed), expire=ttl)
+
+    def release(self, fingerprint: str, seed: int, removed: Iterable[int]) -> None:
+        self._cache.delete(_key("claim", fingerprint, seed, removed))
+
+    def claim_owner(self, fingerprint: str, seed: int, removed: Iterable[int]) -> str | None:
+        return self._cache.get(_key("claim", fingerprint, seed, removed))
+
     # -- what a fingerprint stands for, for `glpsearch status` ---------------------------
     def describe(self, fingerprint: str, info: dict) -> None:
         self._set(f"meta/fingerprint/{fingerprint}", info)

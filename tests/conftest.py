@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-POSITIVE = "good great fine superb lovely brilliant".split()
-NEGATIVE = "bad awful poor dull boring terrible".split()
-FILLER = "the a film movie story plot was is very quite really".split()
+POSITIVE = ["good", "great", "fine", "superb", "lovely", "brilliant"]
+NEGATIVE = ["bad", "awful", "poor", "dull", "boring", "terrible"]
+FILLER = ["the", "a", "film", "movie", "story", "plot", "was", "is", "very", "quite", "really"]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLER]
 
 ARCHITECTURES = ("bert", "roberta", "distilbert", "electra")
@@ -56,7 +56,7 @@ def write_task(path: Path, rows: int = 120, seed: int = 0, delimiter: str = ",")
         writer.writerow(["text", "label"])
         for i in range(rows):
             positive = i % 2 == 0
-            words = rng.sample(FILLER, 4) + [rng.choice(POSITIVE if positive else NEGATIVE)]
+            words = [*rng.sample(FILLER, 4), rng.choice(POSITIVE if positive else NEGATIVE)]
             rng.shuffle(words)
             writer.writerow([" ".join(words), "pos" if positive else "neg"])
     return path

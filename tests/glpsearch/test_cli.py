@@ -110,11 +110,8 @@ def _wait_for_scores(cache: Path, count: int, process: subprocess.Popen) -> int:
     raise AssertionError("the search wrote no scores in time")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
-def test_an_interrupted_search_resumes_losing_nothing(
-    finished, tiny_model, task_file, tmp_path, signum
-):
-    _, out, _ = finished
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_an_interrupted_search_resumes_losing_nothing(tiny_model, task_file, tmp_path, signum):
     cache = tmp_path / "cache"
     slow = ["--remove", "2", "--epochs", "3"]  # slower fine-tunes: the signal lands mid-search
     args = [*tiny_args(tiny_model, task_file, cache, tmp_path / "out"), *slow]
@@ -141,7 +138,7 @@ def test_an_interrupted_search_resumes_losing_nothing(
     assert order == read(tmp_path / "ref")[1]
 
 
-# -- bad input: one clear line, exit code 2, the cache as it was ------------------------------------
+# -- bad input: one clear line, exit code 2, the cache as it was --------------------------------
 def _albert(folder: Path) -> Path:
     from transformers import AlbertConfig, AlbertModel
 
@@ -161,6 +158,7 @@ BAD = {
     "empty data": (["--train", "{tmp}/empty.csv"], "is empty"),
     "header only": (["--train", "{tmp}/header.csv"], "no rows"),
     "one class": (["--train", "{tmp}/one_class.csv"], "only one class"),
+    "ragged rows": (["--train", "{tmp}/ragged.csv"], "Expected 2 fields in line 3, saw 3"),
     "remove all layers": (["--remove", "4"], "--remove must be between 1 and 3"),
     "remove none": (["--remove", "0"], "must be >= 1"),
     "not a model": (["--model", "{tmp}"], "no config.json"),
@@ -182,6 +180,7 @@ def test_bad_input_gives_one_line_and_leaves_the_cache_alone(
     cache, _, _ = finished
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("text,label\n")
+    (tmp_path / "ragged.csv").write_text("text,label\nfoo bar,pos\nbaz,neg,extra\n")
     rows = "".join(f"film number {i},pos\n" for i in range(40))
     (tmp_path / "one_class.csv").write_text("text,label\n" + rows)
     (tmp_path / "other").mkdir()
@@ -211,9 +210,14 @@ def test_bad_input_gives_one_line_and_leaves_the_cache_alone(
 
 def test_status_lists_the_cached_fingerprints(finished, capsys):
     cache, _, _ = finished
+    capsys.readouterr()
     assert main(["status", "--cache", str(cache)]) == 0
+    cache, _, _ = finished
+    with Store(cache) as store:
+        (summary,) = store.summaries()
     shown = capsys.readouterr().out
-    assert "sentiment" in shown and "9" in shown or "8" in shown
+    assert summary.fingerprint[:12] in shown and "sentiment" in shown
+    assert summary.scores == 8
 
 
 def test_the_console_script_reports_bad_input_without_a_traceback(tmp_path):

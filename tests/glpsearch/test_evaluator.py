@@ -144,13 +144,14 @@ def test_fingerprint_changes_with_the_weights(tiny_model, task, evaluator, tmp_p
 
 
 def test_fingerprint_changes_with_the_evaluator_version(tiny_model, task, evaluator, monkeypatch):
-    monkeypatch.setattr(evaluator_module, "EVALUATOR_VERSION", evaluator_module.EVALUATOR_VERSION + 1)
+    version = evaluator_module.EVALUATOR_VERSION
+    monkeypatch.setattr(evaluator_module, "EVALUATOR_VERSION", version + 1)
     assert Evaluator(str(tiny_model), task, FAST).fingerprint != evaluator.fingerprint
 
 
 # -- bad models ---------------------------------------------------------------------------------
 def test_a_folder_that_is_not_a_model_is_refused(task, tmp_path):
-    with pytest.raises(UserError, match="no config.json"):
+    with pytest.raises(UserError, match=r"no config\.json"):
         Evaluator(str(tmp_path), task, FAST)
 
 

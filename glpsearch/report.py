@@ -1,0 +1,236 @@
+"""Table, CSV and plot of a saved search or compare record, with no torch and no fine-tuning.
+
+A search record (search.json) reads as a comparison of one strategy, so `glpsearch report`
+redraws the out folder of either command. matplotlib is imported only to draw, which keeps
+`glpsearch --help` fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from glpsearch.errors import UserError
+from glpsearch.progress import layers_text
+from glpsearch.results import atomic_write
+
+SAVED = ("compare", "search")  # <stem>.json records report redraws, as <stem>.csv / <stem>.png
+REQUIRED = ("model", "task", "metric", "n_layers", "baseline", "evaluations")
+MARKERS = "osD^v<>phX*"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One strategy at one depth: the set it kept and what that depth cost."""
+
+    strategy: str
+    depth: int
+    removed: tuple[int, ...] | None
+    score: float | None
+    candidates: int
+    computed: int
+    cached: int
+    failed: int
+    seconds: float
+
+
+def entries(record: dict) -> list[dict]:
+    """The strategies of a record: a comparison's list, or a search on its own."""
+    return record.get("strategies", [record])
+
+
+def strategy_rows(entry: dict) -> list[Row]:
+    rows = []
+    for step in entry["steps"]:
+        tried = step["candidates"]
+        rows.append(
+            Row(
+                strategy=entry["strategy"],
+                depth=step["depth"],
+                removed=None if step["chosen"] is None else tuple(step["chosen"]),
+                score=step["score"],
+                candidates=len(tried),
+                computed=sum(not c["cached"] for c in tried),
+                cached=sum(c["cached"] for c in tried),
+                failed=sum(c["failure"] is not None for c in tried),
+                seconds=sum(c["seconds"] for c in tried),
+            )
+        )
+    return rows
+
+
+def rows(record: dict) -> list[Row]:
+    return [row for entry in entries(record) for row in strategy_rows(entry)]
+
+
+# -- the terminal table -----------------------------------------------------------------------
+def table(record: dict) -> Table:
+    """Strategies by layers removed; each cell: score, the set removed, fine-tunes, their time."""
+    every = rows(record)
+    depths = sorted({row.depth for row in every})
+    best: dict[int, float] = {}  # the top score of each depth, to pick out
+    for row in every:
+        if row.score is not None and row.score > best.get(row.depth, -math.inf):
+            best[row.depth] = row.score
+    result = Table(
+        title=f"{_model(record)} on {record['task']}: held-out {record['metric']} "
+        f"by layers removed (of {record['n_layers']})",
+        caption=f"unpruned: {_fmt(record['baseline']['score'])} · each cell: score, the layers "
+        "removed, fine-tunes computed + answered from the cache, their time",
+        show_lines=True,
+    )
+    result.add_column("strategy")
+    for depth in depths:
+        result.add_column(f"-{depth} layer{'s' * (depth > 1)}", justify="right")
+    result.add_column("total", justify="right")
+    for entry in entries(record):
+        mine = {row.depth: row for row in strategy_rows(entry)}
+        cells = [_cell(mine[d], best.get(d)) if d in mine else "-" for d in depths]
+        spent = list(mine.values())
+        total = (
+            f"{sum(r.computed for r in spent)} new + {sum(r.cached for r in spent)} cached\n"
+            f"{_duration(sum(r.seconds for r in spent))}"
+        )
+        result.add_row(entry["strategy"], *cells, total)
+    return result
+
+
+def totals(record: dict) -> str:
+    """One line: what the run computed, what the cache answered, and what sharing saved."""
+    counts = record["evaluations"]
+    line = (
+        f"evaluations: {counts['computed']} computed, {counts['cached']} from cache, "
+        f"{counts['failed']} failed"
+    )
+    if "shared" in counts:
+        line += (
+            f"; the strategies asked for {counts['requested']} sets, {counts['distinct']} "
+            f"distinct ({counts['shared']} fine-tunes shared)"
+        )
+    if "wall_seconds" in record:
+        line += f" · {record['wall_seconds']:.1f} s"
+    return line
+
+
+def _cell(row: Row, best: float | None) -> str:
+    score = _fmt(row.score)
+    if row.score is not None and row.score == best:
+        score = f"[bold green]{score}[/]"
+    removed = "-" if row.removed is None else layers_text(frozenset(row.removed))
+    spent = f"{row.computed} new + {row.cached} cached, {_duration(row.seconds)}"
+    return f"{score}\n[dim]{removed}\n{spent}[/]"
+
+
+# -- files ------------------------------------------------------------------------------------
+def draw(out: Path, stem: str, record: dict) -> list[Path]:
+    """<stem>.csv (one row per strategy and depth, the unpruned model first) and <stem>.png."""
+    return [
+        atomic_write(out / f"{stem}.csv", csv_text(record)),
+        atomic_write(out / f"{stem}.png", plot(record)),
+    ]
+
+
+def redraw(out: Path) -> list[tuple[dict, list[Path]]]:
+    """Each saved record in `out` with the files drawn anew from it."""
+    found = [out / f"{stem}.json" for stem in SAVED if (out / f"{stem}.json").is_file()]
+    if not found:
+        raise UserError(
+            f"no compare.json or search.json in {out}; give the --out folder of a compare or search"
+        )
+    drawn = []
+    for path in found:
+        record = load(path)
+        drawn.append((record, draw(out, path.stem, record)))
+    return drawn
+
+
+def load(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    missing = [key for key in REQUIRED if key not in record]
+    if missing:
+        raise UserError(f"{path} is not a glpsearch record (no {', '.join(missing)})")
+    return record
+
+
+def csv_text(record: dict) -> str:
+    baseline = record["baseline"]
+    reference = baseline["score"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["strategy", "layers_removed", "removed", "score", "delta", "candidates", "computed",
+         "cached", "failed", "seconds"]
+    )  # fmt: skip
+    writer.writerow(
+        ["unpruned", 0, "", reference, 0.0 if reference is not None else "", 1,
+         int(not baseline["cached"]), int(baseline["cached"]), int(baseline["failure"] is not None),
+         baseline["seconds"]]
+    )  # fmt: skip
+    for row in rows(record):
+        delta = None if row.score is None or reference is None else row.score - reference
+        writer.writerow(
+            [row.strategy, row.depth, " ".join(map(str, row.removed or ())),
+             "" if row.score is None else row.score, "" if delta is None else round(delta, 6),
+             row.candidates, row.computed, row.cached, row.failed, round(row.seconds, 3)]
+        )  # fmt: skip
+    return buffer.getvalue()
+
+
+def plot(record: dict) -> bytes:
+    """PNG of score versus layers removed: one line per strategy, the unpruned score dashed."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(8, 5), dpi=120, layout="constrained")
+    axes = figure.subplots()
+    n_layers = record["n_layers"]
+    for i, entry in enumerate(entries(record)):
+        mine = strategy_rows(entry)
+        axes.plot(
+            [row.depth for row in mine],
+            [math.nan if row.score is None else row.score for row in mine],
+            marker=MARKERS[i % len(MARKERS)],
+            label=entry["strategy"],
+        )
+    reference = record["baseline"]["score"]
+    if reference is not None:
+        axes.axhline(
+            reference, color="0.3", linestyle="--", linewidth=1,
+            label=f"unpruned ({n_layers} layers): {reference:.3f}",
+        )  # fmt: skip
+    axes.set_title(f"Layer pruning of {_model(record)} on {record['task']}", wrap=True)
+    axes.set_xlabel(f"layers removed (of {n_layers})")
+    axes.set_ylabel(f"held-out {record['metric']}")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    axes.legend()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _model(record: dict) -> str:
+    """A hub id as given; a local folder by its name, not its whole path."""
+    model = record["model"]
+    return Path(model).name if model.startswith(("/", ".", "~")) else model
+
+
+def _fmt(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.4f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,13 @@
+"""Worker for the multi-process store test: a plain module so spawned children can import it."""
+
+from __future__ import annotations
+
+
+def write_scores(directory: str, worker: int, count: int, barrier) -> None:
+    from store.cache import Store
+
+    barrier.wait(timeout=60)  # start writing at the same moment as the other process
+    with Store(directory) as store:
+        for i in range(count):
+            removed = {worker * 1000 + i}
+            store.put_score("fp", 0, removed, {"score": worker + i / 1000, "worker": worker})
