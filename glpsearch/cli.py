@@ -7,20 +7,28 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from contextlib import closing
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 import strategies
 from glpsearch import __version__
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
-from glpsearch.data import EMBEDDED_TASK
+from glpsearch.data import EMBEDDED_TASK, TaskData
 from glpsearch.errors import UserError
 from store import Store, StoreError
 
+if TYPE_CHECKING:  # torch loads only when a command needs it: --help stays fast
+    from glpsearch.engine import Engine, Event, Runner
+    from glpsearch.evaluator import Evaluator
+
+EXIT_FAILED = 1  # every candidate of a depth failed: the search stopped short of --remove
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+COMPARED = ("greedy", "top-drop", "bottom-drop", "block-influence")  # compare's default
 
 
 def default_cache() -> Path:
@@ -53,64 +61,66 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _search(args: argparse.Namespace) -> int:
     console = Console(stderr=True, quiet=args.quiet)
     started = time.perf_counter()
-    settings = _settings(args)
-    cache = args.cache or default_cache()
-    _check_writable_target(args.out)
-    with console.status("loading data and model"):
-        from glpsearch.data import load_task
-        from glpsearch.evaluator import Evaluator
+    setup = _prepare(args, console, [args.strategy])
+    strategy = _strategies(args, [args.strategy], setup)[args.strategy]
 
-        task = load_task(_data_spec(args))
-        evaluator = Evaluator(args.model, task, settings, _device(args.device))
-    n = evaluator.n_layers
-    remove = n // 2 if args.remove is None else args.remove
-    if not 1 <= remove < n:
-        raise UserError(f"--remove must be between 1 and {n - 1} for a model of {n} layers")
-    strategy = strategies.make(args.strategy, strategies.StrategyOptions(seed=args.seed))
-
-    from glpsearch.engine import Engine
     from glpsearch.progress import Display, steps_table
+    from glpsearch.report import totals
     from glpsearch.results import search_record, write_search
 
-    with Store(cache) as store:
-        console.print(
-            f"[bold]{args.strategy}[/]: remove {remove} of {n} layers of {evaluator.model_name}"
-            f" on {task.name} ({len(task.train)} train / {len(task.heldout)} held-out, "
-            f"{task.metric}); cache {cache} [dim]fingerprint {evaluator.fingerprint}[/]"
-        )
+    with closing(setup), Store(setup.cache) as store:
+        console.print(f"[bold]{args.strategy}[/]: {setup.summary()}")
         with Display(console) as display:
-            engine = Engine(evaluator, store, args.seed, display, args.retry_failed)
-            baseline, result = engine.run(strategy, remove)
-    header = {
-        "glpsearch": __version__,
-        "strategy": args.strategy,
-        "model": evaluator.model_name,
-        "model_dir": str(evaluator.model_dir),
-        "task": task.name,
-        "source": task.source,
-        "metric": task.metric,
-        "n_layers": n,
-        "remove": remove,
-        "seed": args.seed,
-        "settings": asdict(settings),
-        "n_train": len(task.train),
-        "n_heldout": len(task.heldout),
-        "fingerprint": evaluator.fingerprint,
-        "cache": str(cache),
-    }
+            engine = _engine(args, setup, store, display)
+            baseline, result = engine.run(strategy, setup.remove)
+    header = setup.header(args, strategy=args.strategy)
     record = search_record(result, baseline, engine.outcomes, header, engine.counts)
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
     written = write_search(args.out, record)
     out = Console(quiet=args.quiet)
     out.print(steps_table(result, baseline, engine.outcomes))
-    counts = engine.counts
-    out.print(
-        f"evaluations: {counts['computed']} computed, {counts['cached']} from cache, "
-        f"{counts['failed']} failed · {record['wall_seconds']:.1f} s"
-    )
-    if result.order is not None:
+    out.print(totals(record))
+    if result.order:
         out.print(f"removal order: {' '.join(map(str, result.order))}")
     out.print("wrote " + ", ".join(str(p) for p in written))
+    return _stopped_short(result, engine.outcomes, written[0])
+
+
+def _compare(args: argparse.Namespace) -> int:
+    console = Console(stderr=True, quiet=args.quiet)
+    started = time.perf_counter()
+    setup = _prepare(args, console, args.strategies)
+    chosen = _strategies(args, args.strategies, setup)
+
+    from glpsearch.compare import Comparison, write_compare
+    from glpsearch.progress import Display
+    from glpsearch.report import table, totals
+
+    with closing(setup), Store(setup.cache) as store:
+        console.print(f"[bold]compare {', '.join(chosen)}[/]: {setup.summary()}")
+        with Display(console) as display:
+            comparison = Comparison(lambda: _engine(args, setup, store, display))
+            for name, strategy in chosen.items():
+                console.print(f"[bold]{name}[/]")
+                comparison.run(strategy, setup.remove)
+    record = comparison.record(setup.header(args, strategies=list(chosen)))
+    record["wall_seconds"] = round(time.perf_counter() - started, 3)
+    written = write_compare(args.out, record)
+    out = Console(quiet=args.quiet)
+    out.print(table(record))
+    out.print(totals(record))
+    out.print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from glpsearch.report import redraw, table, totals
+
+    out = Console()
+    for record, written in redraw(args.out_dir):
+        out.print(table(record))
+        out.print(totals(record))
+        out.print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
@@ -141,6 +151,169 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- what search and compare share ------------------------------------------------------------
+@dataclass(frozen=True)
+class _Setup:
+    """The loaded task and evaluator, the checked depth, and the block-influence ranking if any
+    strategy needs it."""
+
+    task: TaskData
+    evaluator: Evaluator
+    settings: TrainSettings
+    cache: Path
+    remove: int
+    influence: list[float] | None
+    ranking: tuple[int, ...] | None
+    runner: Runner | None  # close() it when the run ends
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+
+    def summary(self) -> str:
+        task, evaluator = self.task, self.evaluator
+        return (
+            f"remove {self.remove} of {evaluator.n_layers} layers of {evaluator.model_name} on "
+            f"{task.name} ({len(task.train)} train / {len(task.heldout)} held-out, "
+            f"{task.metric}); cache {self.cache} [dim]fingerprint {evaluator.fingerprint}[/]"
+        )
+
+    def header(self, args: argparse.Namespace, **command: object) -> dict:
+        """The settings a record of this run starts with, after the command's own (`command`)."""
+        task, evaluator = self.task, self.evaluator
+        return {
+            "glpsearch": __version__,
+            **command,
+            "model": evaluator.model_name,
+            "model_dir": str(evaluator.model_dir),
+            "task": task.name,
+            "source": task.source,
+            "metric": task.metric,
+            "n_layers": evaluator.n_layers,
+            "remove": self.remove,
+            "seed": args.seed,
+            "beam_width": args.beam_width,
+            "budget": args.budget,
+            "settings": asdict(self.settings),
+            "n_train": len(task.train),
+            "n_heldout": len(task.heldout),
+            "fingerprint": evaluator.fingerprint,
+            "cache": str(self.cache),
+            **({} if self.influence is None else {"block_influence": self.influence}),
+        }
+
+
+def _prepare(args: argparse.Namespace, console: Console, names: Sequence[str]) -> _Setup:
+    """Load and check everything a run needs before the cache is opened or anything trained."""
+    settings = _settings(args)
+    cache = args.cache or default_cache()
+    _check_writable_target(args.out)
+    with console.status("loading data and model"):
+        from glpsearch.data import load_task
+        from glpsearch.evaluator import Evaluator
+
+        task = load_task(_data_spec(args))
+        device = _device(args.device)
+        evaluator = Evaluator(args.model, task, settings, device)
+    n = evaluator.n_layers
+    remove = n // 2 if args.remove is None else args.remove
+    if not 1 <= remove < n:
+        raise UserError(f"--remove must be between 1 and {n - 1} for a model of {n} layers")
+    influence = ranking = None
+    if "block-influence" in names:
+        with console.status("measuring block influence on the pretrained model"):
+            from glpsearch import influence as measure
+
+            influence = measure.block_influence(evaluator)
+            ranking = measure.ranking(influence)
+    runner = _runner(args, settings, device)
+    return _Setup(task, evaluator, settings, cache, remove, influence, ranking, runner)
+
+
+def _strategies(
+    args: argparse.Namespace, names: Sequence[str], setup: _Setup
+) -> dict[str, strategies.Strategy]:
+    options = strategies.StrategyOptions(
+        seed=args.seed, beam_width=args.beam_width, budget=args.budget, ranking=setup.ranking
+    )
+    built = {name: strategies.make(name, options) for name in names}
+    for strategy in built.values():
+        _check(strategy, setup.evaluator.n_layers, setup.remove)
+    return built
+
+
+class _Accepted(Exception):
+    """Raised by `_check`'s evaluate: the strategy got as far as asking for scores."""
+
+
+def _stopped_short(result: strategies.SearchResult, outcomes: dict, record: Path) -> int:
+    """EXIT_FAILED, with one line on stderr, when every candidate of the last depth failed (which
+    ends a search short of --remove); 0 when the search went as deep as asked."""
+    from collections import Counter
+
+    last = result.steps[-1] if result.steps else None
+    if last is None or last.chosen is not None or not last.candidates:
+        return 0
+    reasons = Counter(outcomes[removed].failure for removed, _ in last.candidates)
+    reason, count = reasons.most_common(1)[0]
+    others = "" if count == len(last.candidates) else f" and {len(reasons) - 1} other reasons"
+    print(
+        f"glpsearch: error: every candidate with {last.depth} layer{'s' * (last.depth > 1)} "
+        f"removed failed ({reason}{others}), so the search stopped there; see {record}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def _check(strategy: strategies.Strategy, n_layers: int, remove: int) -> None:
+    """Run a strategy up to its first evaluation request, where it has checked its options
+    (strategies.BudgetExceeded and the like), so a bad option is one line and exit 2 before
+    the unpruned model is scored or the cache touched. Errors after that point are bugs."""
+
+    def accepted(candidates: Sequence[strategies.Layers]) -> list[float | None]:
+        raise _Accepted
+
+    try:
+        strategy.run(n_layers, remove, accepted)
+    except _Accepted:
+        return
+    except ValueError as exc:  # strategies.BudgetExceeded is one
+        raise UserError(str(exc)) from None
+
+
+def _engine(
+    args: argparse.Namespace, setup: _Setup, store: Store, display: Callable[[Event], None]
+) -> Engine:
+    from glpsearch.engine import Engine
+
+    return Engine(setup.evaluator, store, args.seed, display, args.retry_failed, setup.runner)
+
+
+def _runner(args: argparse.Namespace, settings: TrainSettings, device: str) -> Runner | None:
+    """Worker processes (or a Dask cluster) when asked for; None computes in this process."""
+    if args.scheduler and args.backend != "dask":
+        raise UserError("--scheduler goes with --backend dask")
+    if args.jobs == 1 and args.backend == "loky":
+        return None
+    from glpsearch.parallel import JoblibRunner, Recipe
+
+    devices = _devices(args.devices, device)
+    recipe = Recipe(args.model, _data_spec(args), settings)
+    return JoblibRunner(recipe, args.jobs, devices, args.backend, args.scheduler)
+
+
+def _devices(text: str | None, device: str) -> tuple[str, ...]:
+    """--devices as a tuple: a comma list, `auto` for every visible GPU, or the --device."""
+    if text is None:
+        return (device,)
+    if text == "auto":
+        import torch
+
+        count = torch.cuda.device_count()
+        return tuple(f"cuda:{i}" for i in range(count)) or ("cpu",)
+    return tuple(_device(name.strip()) for name in text.split(",") if name.strip())
+
+
 # -- arguments --------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage + traceback-like noise
@@ -153,7 +326,9 @@ def _number(kind: type, low: float, inclusive: bool = True) -> Callable[[str], f
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if value < low or (value == low and not inclusive) or value != value:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if value < low or (value == low and not inclusive):
             bound = f">= {low}" if inclusive else f"> {low}"
             raise argparse.ArgumentTypeError(f"{text} must be {bound}")
         return value
@@ -168,7 +343,40 @@ def _parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="search which layers to remove")
     search.set_defaults(run=_search)
-    what = search.add_argument_group("model and data")
+    _run_arguments(search).add_argument(
+        "--strategy",
+        default="greedy",
+        choices=sorted(strategies.REGISTRY),
+        help="(default: greedy)",
+    )
+
+    compare = commands.add_parser(
+        "compare", help="run several strategies through one cache and compare them"
+    )
+    compare.set_defaults(run=_compare)
+    _run_arguments(compare).add_argument(
+        "--strategies",
+        type=_strategy_names,
+        default=",".join(COMPARED),
+        help=f"comma-separated, of {', '.join(sorted(strategies.REGISTRY))} "
+        f"(default: {','.join(COMPARED)})",
+    )
+
+    report = commands.add_parser(
+        "report", help="redraw the table, CSV and plot of a compare or search out folder"
+    )
+    report.set_defaults(run=_report)
+    report.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+
+    status = commands.add_parser("status", help="list what a cache holds")
+    status.set_defaults(run=_status)
+    status.add_argument("--cache", type=Path)
+    return parser
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The options search and compare share; returns the search group for their strategy option."""
+    what = parser.add_argument_group("model and data")
     what.add_argument("--model", help="model folder or hub id (default: embedded all-MiniLM-L6-v2)")
     what.add_argument(
         "--task",
@@ -188,17 +396,27 @@ def _parser() -> argparse.ArgumentParser:
         type=_number(int, 0),
         help="use only N training examples (0: all; embedded default: 2000)",
     )
-    how = search.add_argument_group("search")
-    how.add_argument("--remove", type=_number(int, 1), help="layers to remove (default: half)")
+    how = parser.add_argument_group("search")
     how.add_argument(
-        "--strategy",
-        default="greedy",
-        choices=sorted(strategies.REGISTRY),
-        help="(default: greedy)",
+        "--remove", type=_number(int, 1), help="remove 1, 2, ... up to K layers (default: half)"
     )
-    how.add_argument("--seed", type=_number(int, 0), default=0, help="fine-tuning seed")
+    how.add_argument(
+        "--seed", type=_number(int, 0), default=0, help="fine-tuning seed, also random's"
+    )
     how.add_argument("--retry-failed", action="store_true", help="retry failed candidates")
-    train = search.add_argument_group("fine-tuning of each candidate")
+    how.add_argument(
+        "--beam-width",
+        type=_number(int, 1),
+        default=strategies.StrategyOptions().beam_width,
+        help="sets beam keeps per depth (default: %(default)s)",
+    )
+    how.add_argument(
+        "--budget",
+        type=_number(int, 1),
+        help="random: sets per depth (default: the number of layers); exhaustive: refuse to "
+        "start above N evaluations in all (default: no limit)",
+    )
+    train = parser.add_argument_group("fine-tuning of each candidate")
     defaults = TrainSettings()
     train.add_argument(
         "--epochs",
@@ -215,7 +433,23 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--warmup-ratio", type=_number(float, 0), default=defaults.warmup_ratio)
     train.add_argument("--weight-decay", type=_number(float, 0), default=defaults.weight_decay)
     train.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
-    files = search.add_argument_group("files")
+    work = parser.add_argument_group("parallel work")
+    work.add_argument(
+        "--jobs", type=_number(int, 1), default=1, help="candidates evaluated at once (default: 1)"
+    )
+    work.add_argument(
+        "--devices", help="devices the workers share out, e.g. cuda:0,cuda:1, or auto (all GPUs)"
+    )
+    work.add_argument(
+        "--backend",
+        choices=("loky", "dask"),
+        default="loky",
+        help="loky: local processes; dask: a Dask cluster (default: loky)",
+    )
+    work.add_argument(
+        "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local one)"
+    )
+    files = parser.add_argument_group("files")
     files.add_argument(
         "--cache",
         type=Path,
@@ -223,11 +457,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     files.add_argument("--out", type=Path, default=Path("glp-out"), help="output folder")
     files.add_argument("--quiet", action="store_true", help="no progress or tables")
+    return how
 
-    status = commands.add_parser("status", help="list what a cache holds")
-    status.set_defaults(run=_status)
-    status.add_argument("--cache", type=Path)
-    return parser
+
+def _strategy_names(text: str) -> list[str]:
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    known = ", ".join(sorted(strategies.REGISTRY))
+    if not names:
+        raise argparse.ArgumentTypeError(f"name at least one strategy, of {known}")
+    for name in names:
+        if name not in strategies.REGISTRY:
+            raise argparse.ArgumentTypeError(f"unknown strategy {name!r}; choose from {known}")
+    return names
 
 
 def _settings(args: argparse.Namespace) -> TrainSettings:

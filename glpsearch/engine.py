@@ -59,6 +59,9 @@ class Runner(Protocol):
         self, candidates: Sequence[Layers], seed: int, progress: Progress
     ) -> Iterator[Result]: ...
 
+    def close(self) -> None:
+        """Release workers or cluster connections."""
+
 
 class InProcess:
     """Computes one candidate after another in this process."""
@@ -70,6 +73,9 @@ class InProcess:
         for removed in candidates:
             yield compute(self.scorer, removed, seed, lambda s, t, r=removed: progress(r, s, t))
 
+    def close(self) -> None:
+        pass
+
 
 def compute(
     scorer: Scorer, removed: Layers, seed: int, progress: Callable[[int, int], None] | None
@@ -79,8 +85,9 @@ def compute(
     try:
         score = scorer.evaluate(removed, seed, progress)
     except Exception as exc:  # one bad candidate must not end a search of hours
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        return Result(removed, None, reason, time.perf_counter() - start)
+        text = str(exc).strip()  # MemoryError() has no message: no "MemoryError: " then
+        reason = (f"{type(exc).__name__}: {text}" if text else type(exc).__name__).splitlines()
+        return Result(removed, None, reason[0][:500], time.perf_counter() - start)
     return Result(removed, score, None, time.perf_counter() - start)
 
 

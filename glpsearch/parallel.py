@@ -1,0 +1,188 @@
+"""Evaluate several candidates at once in worker processes, through joblib.
+
+Each worker builds its own evaluator from a small picklable `Recipe` the first time it is used
+and keeps it for every later candidate, so weights are read and data tokenized once per worker.
+Results stream back as they finish; only the driver touches the store (SQLite must never be
+opened from another machine). With `backend="dask"` the same calls run on a Dask cluster
+through joblib's Dask backend.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.managers import SyncManager
+from typing import Any
+
+from glpsearch.config import DataSpec, TrainSettings
+from glpsearch.engine import Progress, Result, Scorer, compute
+from strategies import Layers
+
+WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then recorded failed
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a worker needs to build the same evaluator as the driver."""
+
+    model: str | None
+    data: DataSpec
+    settings: TrainSettings
+
+    def build(self, device: str) -> Scorer:
+        from glpsearch.data import load_task
+        from glpsearch.evaluator import Evaluator
+
+        return Evaluator(self.model, load_task(self.data), self.settings, device)
+
+
+_loaded: dict[Recipe, Scorer] = {}  # per worker process: the evaluator it built
+
+
+def _work(
+    recipe: Recipe,
+    removed: Layers,
+    seed: int,
+    devices: Sequence[str],
+    tokens: Any,
+    threads: int,
+    progress: Any,
+) -> Result:
+    """Runs in a worker process."""
+    if recipe not in _loaded:
+        import torch
+
+        torch.set_num_threads(threads)
+        _loaded.clear()
+        _loaded[recipe] = recipe.build(_device_for_this_worker(devices, tokens))
+    report = None
+    if progress is not None:
+
+        def report(step: int, total: int) -> None:
+            if step == total or step % max(1, total // 50) == 0:  # ~50 updates a candidate
+                progress.put((removed, step, total))
+
+    return compute(_loaded[recipe], removed, seed, report)
+
+
+def _device_for_this_worker(devices: Sequence[str], tokens: Any) -> str:
+    """Each new worker takes the next device token (so N workers spread over N devices);
+    workers beyond the tokens (a Dask cluster, a respawned worker) go by process id."""
+    if tokens is not None:
+        try:
+            return tokens.get_nowait()
+        except (queue.Empty, EOFError, OSError):
+            pass
+    return devices[os.getpid() % len(devices)]
+
+
+class JoblibRunner:
+    """A `Runner` for the engine that computes up to `jobs` candidates at once."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        jobs: int,
+        devices: Sequence[str] = ("cpu",),
+        backend: str = "loky",
+        scheduler: str | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.jobs = jobs
+        self.devices = tuple(devices)
+        self.backend = backend
+        self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self._client: Any = None
+        self._manager: SyncManager | None = None
+        if backend == "dask":
+            from glpsearch.errors import UserError
+
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError:
+                raise UserError(
+                    "--backend dask needs Dask: pip install 'dask[distributed]'"
+                ) from None
+            try:
+                self._client = (
+                    Client(scheduler)
+                    if scheduler
+                    else Client(
+                        LocalCluster(
+                            n_workers=jobs,
+                            threads_per_worker=1,
+                            processes=True,
+                            dashboard_address=None,
+                        )
+                    )
+                )
+            except OSError as exc:
+                raise UserError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+        else:  # live progress and device tokens for the local workers
+            self._manager = SyncManager()
+            self._manager.start()
+        self._tokens = None
+        if self._manager is not None:
+            self._tokens = self._manager.Queue()
+            for i in range(jobs):
+                self._tokens.put(self.devices[i % len(self.devices)])
+
+    def run(self, candidates: Sequence[Layers], seed: int, progress: Progress) -> Iterator[Result]:
+        from joblib import Parallel, delayed, parallel_config
+
+        remaining = list(candidates)
+        channel = self._manager.Queue() if self._manager is not None else None
+        stop = threading.Event()
+        drain = threading.Thread(target=_relay, args=(channel, progress, stop), daemon=True)
+        drain.start()
+        try:
+            for attempt in range(WORKER_RETRIES + 1):
+                try:
+                    with parallel_config(backend=self.backend, n_jobs=self.jobs):
+                        results = Parallel(return_as="generator_unordered")(
+                            delayed(_work)(
+                                self.recipe,
+                                removed,
+                                seed,
+                                self.devices,
+                                self._tokens,
+                                self.threads,
+                                channel,
+                            )
+                            for removed in remaining
+                        )
+                        for result in results:
+                            remaining.remove(result.removed)
+                            yield result
+                    return
+                except Exception as exc:  # a worker died (killed, segfault, OOM-killer)
+                    if attempt == WORKER_RETRIES:
+                        reason = f"worker died: {type(exc).__name__}: {exc}".splitlines()[0]
+                        for removed in remaining:
+                            yield Result(removed, None, reason[:500], 0.0)
+        finally:
+            stop.set()
+
+    def close(self) -> None:
+        if self._client is not None:
+            cluster = self._client.cluster
+            self._client.close()
+            if cluster is not None:
+                cluster.close()
+        if self._manager is not None:
+            self._manager.shutdown()
+
+
+def _relay(channel: Any, progress: Progress, stop: threading.Event) -> None:
+    """Forward workers' training progress to the driver's display."""
+    if channel is None:
+        return
+    while not stop.is_set():
+        try:
+            removed, step, total = channel.get(timeout=0.2)
+        except (queue.Empty, EOFError, OSError):
+            continue
+        progress(removed, step, total)
