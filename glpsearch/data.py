@@ -397,6 +397,8 @@ def _examples(
                 raise UserError(f"{name}: row {number} has no text in column {column!r}")
             texts[slot].append(str(value))
         raw = row.get(label_column)
+        if raw is None or str(raw).strip() == "":  # a short row, or an empty field: no class
+            raise UserError(f"{name}: row {number} has no label in column {label_column!r}")
         if label_names is None:
             try:
                 labels.append(float(raw))

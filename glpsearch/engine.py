@@ -59,12 +59,18 @@ class Runner(Protocol):
         self, candidates: Sequence[Layers], seed: int, progress: Progress
     ) -> Iterator[Result]: ...
 
+    @property
+    def slots(self) -> int | None:
+        """How many candidates to hand it at once; None: all of a batch."""
+
     def close(self) -> None:
         """Release workers or cluster connections."""
 
 
 class InProcess:
     """Computes one candidate after another in this process."""
+
+    slots = 1
 
     def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
@@ -181,11 +187,14 @@ class Engine:
         for removed in unique:
             if removed in self.outcomes:
                 self.on_event(CandidateFinished(self.outcomes[removed]))
+        waiting: set[Layers] = set()
         while pending:
-            mine = [c for c in pending if self._claim(c)]
+            mine = self._claim_some(pending)
             if mine:
                 self._compute(mine)
-            pending = self._wait([c for c in pending if c not in mine])
+            else:  # every pending set is being computed elsewhere
+                self._wait_for_any(pending, waiting)
+            pending = [c for c in pending if c not in self.outcomes]
         return [self.outcomes[frozenset(c)] for c in candidates]
 
     @property
@@ -252,26 +261,32 @@ class Engine:
             for removed in in_flight:  # interrupted: let others (or a resume) take them now
                 self.store.release(fingerprint, self.seed, removed)
 
-    def _wait(self, theirs: list[Layers]) -> list[Layers]:
-        """Wait for candidates another process is computing; return those it abandoned."""
-        for removed in theirs:
+    def _claim_some(self, pending: list[Layers]) -> list[Layers]:
+        """Claim as many sets as the runner computes at once (one, in process), so that two
+        processes on one step share its candidates instead of one waiting for the other."""
+        mine: list[Layers] = []
+        for removed in pending:
+            if self.runner.slots is not None and len(mine) == self.runner.slots:
+                break
+            if self._claim(removed):
+                mine.append(removed)
+        return mine
+
+    def _wait_for_any(self, theirs: list[Layers], announced: set[Layers]) -> None:
+        """Wait until another process finishes one of `theirs` or abandons its claim."""
+        for removed in set(theirs) - announced:
             self.on_event(CandidateWaiting(removed))
+            announced.add(removed)
         fingerprint = self.scorer.fingerprint
-        waiting = list(theirs)
-        abandoned: list[Layers] = []
-        while waiting:
-            for removed in list(waiting):
+        while True:
+            for removed in theirs:
                 if known := self._from_store(removed):
                     self._finish(known)
-                    waiting.remove(removed)
-                elif (
-                    holder := self.store.claim_owner(fingerprint, self.seed, removed)
-                ) is None or (_dead(holder)):
-                    abandoned.append(removed)
-                    waiting.remove(removed)
-            if waiting:
-                time.sleep(POLL_SECONDS)
-        return abandoned
+                    return
+                holder = self.store.claim_owner(fingerprint, self.seed, removed)
+                if holder is None or _dead(holder):
+                    return
+            time.sleep(POLL_SECONDS)
 
     def _finish(self, outcome: Outcome) -> None:
         self.outcomes[outcome.removed] = outcome

@@ -160,9 +160,7 @@ class Evaluator:
             self.task.metric, examples.labels, [predictions[i] for i in range(len(features))]
         )
 
-    def _batches(
-        self, features: list[dict]
-    ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    def _batches(self, features: list[dict]) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
         """(indices, inputs without labels on the device), shortest first to pad little."""
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
         size = self.settings.eval_batch_size

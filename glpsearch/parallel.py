@@ -82,6 +82,8 @@ def _device_for_this_worker(devices: Sequence[str], tokens: Any) -> str:
 class JoblibRunner:
     """A `Runner` for the engine that computes up to `jobs` candidates at once."""
 
+    slots = None  # hand it a whole step: joblib keeps every worker busy until the step is done
+
     def __init__(
         self,
         recipe: Recipe,

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,8 @@ def table(record: dict) -> Table:
     result = Table(
         title=f"{_model(record)} on {record['task']}: held-out {record['metric']} "
         f"by layers removed (of {record['n_layers']})",
-        caption=f"unpruned: {_fmt(record['baseline']['score'])} · each cell: score, the layers "
-        "removed, fine-tunes computed + answered from the cache, their time",
+        caption=f"unpruned: {_fmt(record['baseline']['score'])} · each cell: score, layers "
+        "removed, fine-tunes computed (new) or answered from the cache, time spent",
         show_lines=True,
     )
     result.add_column("strategy")
@@ -94,7 +95,7 @@ def table(record: dict) -> Table:
         cells = [_cell(mine[d], best.get(d)) if d in mine else "-" for d in depths]
         spent = list(mine.values())
         total = (
-            f"{sum(r.computed for r in spent)} new + {sum(r.cached for r in spent)} cached\n"
+            f"{sum(r.computed for r in spent)} new · {sum(r.cached for r in spent)} cached\n"
             f"{_duration(sum(r.seconds for r in spent))}"
         )
         result.add_row(entry["strategy"], *cells, total)
@@ -123,7 +124,7 @@ def _cell(row: Row, best: float | None) -> str:
     if row.score is not None and row.score == best:
         score = f"[bold green]{score}[/]"
     removed = "-" if row.removed is None else layers_text(frozenset(row.removed))
-    spent = f"{row.computed} new + {row.cached} cached, {_duration(row.seconds)}"
+    spent = f"{row.computed} new · {row.cached} cached\n{_duration(row.seconds)}"
     return f"{score}\n[dim]{removed}\n{spent}[/]"
 
 
@@ -143,6 +144,8 @@ def redraw(out: Path) -> list[tuple[dict, list[Path]]]:
         raise UserError(
             f"no compare.json or search.json in {out}; give the --out folder of a compare or search"
         )
+    if not os.access(out, os.W_OK):
+        raise UserError(f"cannot write to {out}; copy the folder somewhere writable first")
     drawn = []
     for path in found:
         record = load(path)
@@ -186,31 +189,37 @@ def csv_text(record: dict) -> str:
 
 
 def plot(record: dict) -> bytes:
-    """PNG of score versus layers removed: one line per strategy, the unpruned score dashed."""
+    """PNG of score versus layers removed: one line per strategy, each starting from the
+    unpruned score at 0, which is also drawn dashed across. Strategies are set a little apart
+    sideways, so equal scores (common) stay visible instead of hiding each other."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(8, 5), dpi=120, layout="constrained")
     axes = figure.subplots()
     n_layers = record["n_layers"]
-    for i, entry in enumerate(entries(record)):
+    reference = record["baseline"]["score"]
+    start = math.nan if reference is None else reference
+    strategies = entries(record)
+    deepest = max((row.depth for row in rows(record)), default=0)
+    step = 0.015 * max(deepest, 1)  # about a marker's width
+    for i, entry in enumerate(strategies):
         mine = strategy_rows(entry)
+        apart = (i - (len(strategies) - 1) / 2) * step
         axes.plot(
-            [row.depth for row in mine],
-            [math.nan if row.score is None else row.score for row in mine],
+            [apart, *(row.depth + apart for row in mine)],
+            [start, *(math.nan if row.score is None else row.score for row in mine)],
             marker=MARKERS[i % len(MARKERS)],
             label=entry["strategy"],
         )
-    reference = record["baseline"]["score"]
+    axes.set_xticks(range(deepest + 1))
     if reference is not None:
         axes.axhline(
             reference, color="0.3", linestyle="--", linewidth=1,
             label=f"unpruned ({n_layers} layers): {reference:.3f}",
         )  # fmt: skip
     axes.set_title(f"Layer pruning of {_model(record)} on {record['task']}", wrap=True)
-    axes.set_xlabel(f"layers removed (of {n_layers})")
+    axes.set_xlabel(f"layers removed (of {n_layers}; strategies set slightly apart)")
     axes.set_ylabel(f"held-out {record['metric']}")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend()
     buffer = io.BytesIO()

@@ -65,5 +65,12 @@ def atomic_write(path: Path, data: str | bytes) -> Path:
         stream.write(data)
         stream.flush()
         os.fsync(stream.fileno())
+    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; results are not
     os.replace(temporary, path)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,11 @@ class Store:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory).expanduser()
         _check_directory(self.directory)
+        if _foreign(self.directory):  # found by reading: opening it would rewrite its settings
+            raise StoreError(
+                f"{self.directory} is not a glpsearch cache (a database of another program or "
+                "version); choose another --cache folder"
+            )
         try:
             self._cache = diskcache.Cache(
                 str(self.directory),
@@ -55,6 +61,7 @@ class Store:
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"cannot open the cache at {self.directory}: {exc}") from None
         if found != FORMAT:
+            self._cache.close()
             raise StoreError(
                 f"{self.directory} is a diskcache of another program or version; "
                 "choose another --cache folder"
@@ -168,6 +175,32 @@ class Store:
 
 def _key(kind: str, fingerprint: str, seed: int, removed: Iterable[int]) -> str:
     return f"{kind}/{fingerprint}/{seed}/{canonical(removed)}"
+
+
+def _foreign(directory: Path) -> bool:
+    """Whether cache.db is a database of another program or version, found by reading only.
+
+    diskcache.Cache() writes its settings (eviction policy, size limit) into the file it opens,
+    so another program's cache must be recognised before that.
+    """
+    db = directory / "cache.db"
+    if not db.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(db, timeout=120)) as connection:
+            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+            tables = {row[0] for row in connection.execute(query)}
+            if "Cache" not in tables:  # empty, or a diskcache half set up: Settings comes first
+                return bool(tables - {"Settings"})
+            query = "SELECT value FROM Cache WHERE key = ? AND raw = 1"
+            marker = connection.execute(query, (_MARKER,)).fetchone()
+            if marker is not None:
+                return marker[0] != FORMAT
+            return connection.execute("SELECT EXISTS (SELECT 1 FROM Cache)").fetchone()[0] == 1
+    except sqlite3.OperationalError:  # busy while another process sets it up: diskcache retries
+        return False
+    except sqlite3.DatabaseError as exc:  # not a database at all
+        raise StoreError(f"cannot open the cache at {directory}: {exc}") from None
 
 
 def _check_directory(directory: Path) -> None:

@@ -4,10 +4,15 @@ small learnable text-classification task. Real code paths, seconds per fine-tune
 from __future__ import annotations
 
 import csv
+import os
 import random
 from pathlib import Path
 
 import pytest
+
+# Tiny models run fastest on one thread (several only add synchronisation); set before torch
+# loads, and inherited by every glpsearch subprocess and worker a test starts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 POSITIVE = ["good", "great", "fine", "superb", "lovely", "brilliant"]
 NEGATIVE = ["bad", "awful", "poor", "dull", "boring", "terrible"]
