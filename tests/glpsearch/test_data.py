@@ -14,7 +14,7 @@ from glpsearch.config import DataSpec
 from glpsearch.data import GLUE, TaskData, load_task
 from glpsearch.errors import UserError
 
-SHARED_RTE = Path("/work/shared/data/glue/RTE")
+SHARED_RTE = Path(__file__).resolve().parents[3] / "shared" / "data" / "glue" / "RTE"  # beside repo
 
 
 def _all_texts(data: TaskData) -> list[str]:
