@@ -67,6 +67,29 @@ def write_task(path: Path, rows: int = 120, seed: int = 0, delimiter: str = ",")
     return path
 
 
+RATINGS = {"good": 0.8, "great": 0.9, "fine": 0.6, "bad": 0.2, "awful": 0.1, "dull": 0.3}
+
+
+def write_regression(path: Path, rows: int = 80, seed: int = 0) -> Path:
+    """A regression task on which every candidate scores differently, so orders are decided by
+    scores rather than by the tie rule."""
+    rng = random.Random(seed)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for _ in range(rows):
+            word = rng.choice(sorted(RATINGS))
+            words = [*rng.sample(FILLER, 4), word]
+            rng.shuffle(words)
+            writer.writerow([" ".join(words), f"{RATINGS[word] + rng.uniform(-0.1, 0.1):.3f}"])
+    return path
+
+
+@pytest.fixture(scope="session")
+def regression_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_regression(tmp_path_factory.mktemp("regression") / "ratings.csv")
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model(tmp_path_factory.mktemp("models") / "bert-tiny")

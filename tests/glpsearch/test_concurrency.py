@@ -6,10 +6,8 @@ scorer. End to end: real `glpsearch search` processes started at the same instan
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -235,8 +233,6 @@ def test_a_result_the_claim_holder_writes_meanwhile_is_reused(result, store, mon
 
 # -- real processes ------------------------------------------------------------------------------
 FAST = ["--epochs", "1", "--lr", "1e-2", "--batch-size", "8", "--max-length", "16"]
-WORDS = {"good": 0.8, "great": 0.9, "fine": 0.6, "bad": 0.2, "awful": 0.1, "dull": 0.3}
-FILLER = ["the", "a", "film", "movie", "story", "plot", "was", "is", "very", "quite", "really"]
 # glpsearch's own main() in a real process that starts up (imports, a first load of model and
 # data), says it is ready, and waits for a go file: searches started together start together.
 STARTER = """
@@ -270,18 +266,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("regression") / "ratings.csv"
-    rng = random.Random(0)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for _ in range(80):
-            word = rng.choice(sorted(WORDS))
-            words = [*rng.sample(FILLER, 4), word]
-            rng.shuffle(words)
-            writer.writerow([" ".join(words), f"{WORDS[word] + rng.uniform(-0.1, 0.1):.3f}"])
-    return path
+def data(regression_file) -> Path:
+    return regression_file
 
 
 def _args(model: Path, data: Path, cache: Path, out: Path, *extra: str) -> list[str]:

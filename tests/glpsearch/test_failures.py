@@ -5,7 +5,6 @@ setting, data set, model or evaluator never gets an old score."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -31,21 +30,6 @@ from strategies import make
 # Regression (Spearman) on a tiny model: every candidate gets its own score, so a resumed
 # search's order can only match the reference if every score was kept exactly.
 FAST = ["--epochs", "1", "--lr", "1e-2", "--batch-size", "8", "--max-length", "16"]
-WORDS = {"good": 0.8, "great": 0.9, "fine": 0.6, "bad": 0.2, "awful": 0.1, "dull": 0.3}
-FILLER = ["the", "a", "film", "movie", "story", "plot", "was", "is", "very", "quite", "really"]
-
-
-def write_regression(path: Path, rows: int = 80, seed: int = 0) -> Path:
-    rng = random.Random(seed)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for _ in range(rows):
-            word = rng.choice(sorted(WORDS))
-            words = [*rng.sample(FILLER, 4), word]
-            rng.shuffle(words)
-            writer.writerow([" ".join(words), f"{WORDS[word] + rng.uniform(-0.1, 0.1):.3f}"])
-    return path
 
 
 def search_args(model: Path, data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
@@ -79,8 +63,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return write_regression(tmp_path_factory.mktemp("regression") / "ratings.csv")
+def data(regression_file) -> Path:
+    return regression_file
 
 
 # -- failed candidates, engine level ---------------------------------------------------------
