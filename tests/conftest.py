@@ -85,6 +85,18 @@ def write_regression(path: Path, rows: int = 80, seed: int = 0) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One torch thread in the test process too, whatever the environment set: bit-identical
+    scores in every process, and tiny models train many times faster on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def regression_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_regression(tmp_path_factory.mktemp("regression") / "ratings.csv")

@@ -163,17 +163,6 @@ BAD: dict[str, tuple[list[str], str, bool]] = {
 SUBPROCESS = ("cache.db is garbage", "model config not json", "lr infinite", "misspelt option")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the tiny model trains many times faster on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def setup(tiny_model, task_file, tmp_path_factory):
     """A populated cache (one finished search) and a folder of every malformed input."""

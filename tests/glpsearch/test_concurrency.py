@@ -253,18 +253,6 @@ sys.exit(glpsearch.cli.main(sys.argv[1:]))
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread here and in the subprocesses: bit-identical scores in every process,
-    and tiny models train many times faster on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data(regression_file) -> Path:
     return regression_file

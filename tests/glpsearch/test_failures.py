@@ -50,18 +50,6 @@ def scores_of(record: dict) -> dict[tuple[int, ...], float | None]:
     return found
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, here and in every subprocess: tiny models train many times faster on a
-    busy machine, and every process computes bit-identical scores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data(regression_file) -> Path:
     return regression_file
