@@ -57,9 +57,7 @@ class Evaluator:
         # bf16 autocast where the hardware has it (a GPU's tensor cores); float32 on CPU, where
         # bf16 matrix work is slower on most machines and scores would change.
         self.precision = (
-            "bf16"
-            if self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-            else "fp32"
+            "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
         )
         self._config, self._state, self._fresh, self._inputs = _load_template(self.model_dir, task)
         self.n_layers = self._config.num_hidden_layers
