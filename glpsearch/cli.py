@@ -192,6 +192,7 @@ class _Setup:
             "n_layers": evaluator.n_layers,
             "remove": self.remove,
             "seed": args.seed,
+            "seeds": list(_seeds(args)),
             "beam_width": args.beam_width,
             "budget": args.budget,
             "settings": asdict(self.settings),
@@ -286,7 +287,12 @@ def _engine(
 ) -> Engine:
     from glpsearch.engine import Engine
 
-    return Engine(setup.evaluator, store, args.seed, display, args.retry_failed, setup.runner)
+    return Engine(setup.evaluator, store, _seeds(args), display, args.retry_failed, setup.runner)
+
+
+def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
+    """--seed, --seed + 1, ...: a 3-seed run reuses a 1-seed run's fine-tunes."""
+    return tuple(range(args.seed, args.seed + args.seeds))
 
 
 def _runner(args: argparse.Namespace, settings: TrainSettings, device: str) -> Runner | None:
@@ -402,6 +408,13 @@ def _run_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     )
     how.add_argument(
         "--seed", type=_number(int, 0), default=0, help="fine-tuning seed, also random's"
+    )
+    how.add_argument(
+        "--seeds",
+        type=_number(int, 1),
+        default=1,
+        help="fine-tune each candidate with N seeds (--seed, --seed+1, ...) and compare means; "
+        "candidates within the best's standard error count as tied (default: 1)",
     )
     how.add_argument("--retry-failed", action="store_true", help="retry failed candidates")
     how.add_argument(

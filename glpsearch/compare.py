@@ -1,6 +1,6 @@
 """Several strategies through one store: a removed set is fine-tuned once, whichever asks first.
 
-Each strategy runs on an Engine of its own over the shared store, scorer and seed, so its
+Each strategy runs on an Engine of its own over the shared store, scorer and seeds, so its
 outcomes say which of its evaluations it computed and which it found cached, including those
 another strategy of the same comparison computed moments before. Knows nothing of torch.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glpsearch import report
-from glpsearch.engine import Engine, Outcome
+from glpsearch.engine import Engine, Outcome, tally
 from glpsearch.results import atomic_write, outcome_record, steps_record
 from strategies import Layers, SearchResult, Strategy
 
@@ -28,7 +28,7 @@ class StrategyRun:
 
 class Comparison:
     def __init__(self, new_engine: Callable[[], Engine]) -> None:
-        """`new_engine` makes a fresh Engine over the same scorer, store and seed each call."""
+        """`new_engine` makes a fresh Engine over the same scorer, store and seeds each call."""
         self.new_engine = new_engine
         self.baseline: Outcome | None = None
         self.runs: list[StrategyRun] = []
@@ -53,9 +53,7 @@ class Comparison:
         every = [self.baseline, *asked]
         distinct = {o.removed for o in asked}
         return {
-            "computed": sum(not o.cached for o in every),
-            "cached": sum(o.cached for o in every),
-            "failed": sum(o.failure is not None for o in every),
+            **tally(every),
             "requested": len(asked),
             "distinct": len(distinct),
             "shared": len(asked) - len(distinct),

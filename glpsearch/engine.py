@@ -4,13 +4,17 @@ A strategy only calls `evaluate(candidate sets) -> scores`. The engine de-duplic
 answers what the store already holds, claims and computes the rest, and writes each result
 through the moment it exists, so a killed search loses at most the candidates in flight. Claims
 (with expiry, kept alive by a heartbeat) let two searches share one cache without computing the
-same candidate twice. It knows nothing of torch or of any particular strategy.
+same candidate twice. With several seeds, each (set, seed) is a job cached on its own, so more
+seeds can be added later; a set's score is the mean. It knows nothing of torch or of any
+particular strategy.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+import statistics
 import threading
 import time
 import uuid
@@ -20,7 +24,7 @@ from typing import Protocol
 
 from glpsearch.score import Score
 from store import Store
-from strategies import Layers, SearchResult, Strategy
+from strategies import Estimate, Layers, SearchResult, Strategy
 
 CLAIM_SECONDS = 120.0  # a claim outlives its owner by at most this long
 POLL_SECONDS = 0.5
@@ -40,76 +44,118 @@ class Scorer(Protocol):
 
 
 @dataclass(frozen=True)
+class Job:
+    """One fine-tune: a removed set trained with one seed. The unit of caching and claims."""
+
+    removed: Layers
+    seed: int
+
+
+@dataclass(frozen=True)
 class Result:
     """A finished computation: a score, or the reason there is none."""
 
-    removed: Layers
+    job: Job
     score: Score | None
     failure: str | None
     seconds: float
+    cached: bool = False
 
 
-Progress = Callable[[Layers, int, int], None]
+Progress = Callable[[Job, int, int], None]
 
 
 class Runner(Protocol):
-    """Computes candidates, yielding each result as soon as it is done (any order)."""
+    """Computes jobs, yielding each result as soon as it is done (any order)."""
 
-    def run(
-        self, candidates: Sequence[Layers], seed: int, progress: Progress
-    ) -> Iterator[Result]: ...
+    def run(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]: ...
 
     @property
     def slots(self) -> int | None:
-        """How many candidates to hand it at once; None: all of a batch."""
+        """How many jobs to hand it at once; None: all of a batch."""
 
     def close(self) -> None:
         """Release workers or cluster connections."""
 
 
 class InProcess:
-    """Computes one candidate after another in this process."""
+    """Computes one job after another in this process."""
 
     slots = 1
 
     def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
 
-    def run(self, candidates: Sequence[Layers], seed: int, progress: Progress) -> Iterator[Result]:
-        for removed in candidates:
-            yield compute(self.scorer, removed, seed, lambda s, t, r=removed: progress(r, s, t))
+    def run(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]:
+        for job in jobs:
+            yield compute(self.scorer, job, lambda s, t, j=job: progress(j, s, t))
 
     def close(self) -> None:
         pass
 
 
-def compute(
-    scorer: Scorer, removed: Layers, seed: int, progress: Callable[[int, int], None] | None
-) -> Result:
-    """Score one candidate; any exception is that candidate's failure, not the search's."""
+def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | None) -> Result:
+    """Score one job; any exception is that candidate's failure, not the search's."""
     start = time.perf_counter()
     try:
-        score = scorer.evaluate(removed, seed, progress)
+        score = scorer.evaluate(job.removed, job.seed, progress)
     except Exception as exc:  # one bad candidate must not end a search of hours
         text = str(exc).strip()  # MemoryError() has no message: no "MemoryError: " then
         reason = (f"{type(exc).__name__}: {text}" if text else type(exc).__name__).splitlines()
-        return Result(removed, None, reason[0][:500], time.perf_counter() - start)
-    return Result(removed, score, None, time.perf_counter() - start)
+        return Result(job, None, reason[0][:500], time.perf_counter() - start)
+    return Result(job, score, None, time.perf_counter() - start)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What this run learned about one removed set, and whether it cost a fine-tune."""
+    """What this run learned about one removed set: one result per seed of the engine."""
 
     removed: Layers
-    score: Score | None
-    failure: str | None
-    cached: bool
-    seconds: float
+    results: tuple[Result, ...]
+
+    @property
+    def scores(self) -> tuple[Score, ...]:
+        return tuple(r.score for r in self.results if r.score is not None)
+
+    @property
+    def failure(self) -> str | None:
+        """A set fails when any of its seeds does: an unstable set is no pick."""
+        return next((r.failure for r in self.results if r.score is None), None)
+
+    @property
+    def computed(self) -> int:
+        """Fine-tunes this run paid for; the rest the cache answered."""
+        return sum(not r.cached for r in self.results)
+
+    @property
+    def cached(self) -> bool:
+        return self.computed == 0
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.results)
 
     @property
     def value(self) -> float | None:
-        return None if self.score is None else self.score.value
+        """The mean over seeds (what strategies compare), or None when it failed."""
+        if self.failure is not None:
+            return None
+        return statistics.fmean(s.value for s in self.scores)
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation over seeds: 0 with one seed, None when it failed."""
+        if self.failure is not None:
+            return None
+        values = [s.value for s in self.scores]
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def estimate(self) -> float | None:
+        """What a strategy sees: the mean, carrying its standard error to judge near-ties."""
+        if self.failure is not None or len(self.results) == 1:
+            return self.value
+        assert self.value is not None and self.std is not None
+        return Estimate(self.value, self.std / math.sqrt(len(self.results)))
 
 
 # -- events for a display; the engine works the same with no one listening ------------------
@@ -122,25 +168,27 @@ class BatchStarted:
 
 @dataclass(frozen=True)
 class CandidateStarted:
-    removed: Layers
+    job: Job
 
 
 @dataclass(frozen=True)
 class TrainingProgress:
-    removed: Layers
+    job: Job
     step: int
     total: int
 
 
 @dataclass(frozen=True)
 class CandidateWaiting:
-    """Another process holds the claim on this candidate; its result will be reused."""
+    """Another process holds the claim on this job; its result will be reused."""
 
-    removed: Layers
+    job: Job
 
 
 @dataclass(frozen=True)
 class CandidateFinished:
+    """Every seed of a set is done."""
+
     outcome: Outcome
 
 
@@ -152,18 +200,21 @@ class Engine:
         self,
         scorer: Scorer,
         store: Store,
-        seed: int = 0,
+        seeds: Sequence[int] = (0,),
         on_event: Callable[[Event], None] | None = None,
         retry_failed: bool = False,
         runner: Runner | None = None,
     ) -> None:
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct and at least one, got {seeds!r}")
         self.scorer = scorer
         self.store = store
-        self.seed = seed
+        self.seeds = tuple(seeds)
         self.on_event = on_event or (lambda event: None)
         self.retry_failed = retry_failed
         self.runner = runner or InProcess(scorer)
         self.outcomes: dict[Layers, Outcome] = {}
+        self.results: dict[Job, Result] = {}  # every seed's result this run has seen
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # see _dead
         store.describe(scorer.fingerprint, scorer.describe())
 
@@ -173,136 +224,148 @@ class Engine:
         return baseline, strategy.run(self.scorer.n_layers, remove, self.evaluate)
 
     def evaluate(self, candidates: Sequence[Layers]) -> list[float | None]:
-        return [outcome.value for outcome in self.lookup(candidates)]
+        return [outcome.estimate() for outcome in self.lookup(candidates)]
 
     def lookup(self, candidates: Sequence[Layers]) -> list[Outcome]:
-        """Outcomes for `candidates`, in order: from this run, the store, or a fresh fine-tune."""
+        """Outcomes for `candidates`, in order: from this run, the store, or fresh fine-tunes."""
         unique = list(dict.fromkeys(frozenset(c) for c in candidates))
-        for removed in unique:
-            if removed not in self.outcomes and (known := self._from_store(removed)):
-                self.outcomes[removed] = known
-        pending = [c for c in unique if c not in self.outcomes]
+        jobs = [Job(removed, seed) for removed in unique for seed in self.seeds]
+        for job in jobs:
+            if job not in self.results and (known := self._from_store(job)):
+                self.results[job] = known
+        pending = [job for job in jobs if job not in self.results]
+        waiting = {job.removed for job in pending}
         depth = max(map(len, unique), default=0)
-        self.on_event(BatchStarted(depth, len(unique), len(unique) - len(pending)))
+        self.on_event(BatchStarted(depth, len(unique), len(unique) - len(waiting)))
         for removed in unique:
-            if removed in self.outcomes:
-                self.on_event(CandidateFinished(self.outcomes[removed]))
-        waiting: set[Layers] = set()
+            if removed not in waiting:
+                self._settle(removed)
+        announced: set[Job] = set()
         while pending:
             mine = self._claim_some(pending)
             if mine:
                 self._compute(mine)
-            else:  # every pending set is being computed elsewhere
-                self._wait_for_any(pending, waiting)
-            pending = [c for c in pending if c not in self.outcomes]
+            else:  # every pending job is being computed elsewhere
+                self._wait_for_any(pending, announced)
+            pending = [job for job in pending if job not in self.results]
         return [self.outcomes[frozenset(c)] for c in candidates]
 
     @property
     def counts(self) -> dict[str, int]:
-        outcomes = self.outcomes.values()
-        return {
-            "computed": sum(not o.cached for o in outcomes),
-            "cached": sum(o.cached for o in outcomes),
-            "failed": sum(o.failure is not None for o in outcomes),
-        }
+        return tally(self.outcomes.values())
 
     # -- plumbing -------------------------------------------------------------------------
-    def _claim(self, removed: Layers) -> bool:
-        fingerprint = self.scorer.fingerprint
-        if not self.store.claim(fingerprint, self.seed, removed, self.owner, CLAIM_SECONDS):
-            holder = self.store.claim_owner(fingerprint, self.seed, removed)
+    def _claim(self, job: Job) -> bool:
+        key = (self.scorer.fingerprint, job.seed, job.removed)
+        if not self.store.claim(*key, self.owner, CLAIM_SECONDS):
+            holder = self.store.claim_owner(*key)
             if holder is None or not _dead(holder):
                 return False
-            if not self.store.take_over(
-                fingerprint, self.seed, removed, holder, self.owner, CLAIM_SECONDS
-            ):
+            if not self.store.take_over(*key, holder, self.owner, CLAIM_SECONDS):
                 return False
-        if known := self._from_store(removed):  # finished by another process meanwhile
-            self.store.release(fingerprint, self.seed, removed)
-            self._finish(known)
+        if known := self._from_store(job):  # finished by another process meanwhile
+            self.store.release(*key)
+            self._record(known)
             return False
         return True
 
-    def _compute(self, mine: list[Layers]) -> None:
+    def _compute(self, mine: list[Job]) -> None:
         fingerprint = self.scorer.fingerprint
         in_flight = set(mine)
         stop = threading.Event()
 
         def heartbeat() -> None:
             while not stop.wait(CLAIM_SECONDS / 4):
-                for removed in list(in_flight):
-                    self.store.refresh(fingerprint, self.seed, removed, CLAIM_SECONDS)
+                for job in list(in_flight):
+                    self.store.refresh(fingerprint, job.seed, job.removed, CLAIM_SECONDS)
 
-        def progress(removed: Layers, step: int, total: int) -> None:
-            self.on_event(TrainingProgress(removed, step, total))
+        def progress(job: Job, step: int, total: int) -> None:
+            self.on_event(TrainingProgress(job, step, total))
 
         beat = threading.Thread(target=heartbeat, daemon=True)
         beat.start()
         try:
-            for removed in mine:
-                self.on_event(CandidateStarted(removed))
-            for result in self.runner.run(mine, self.seed, progress):
+            for job in mine:
+                self.on_event(CandidateStarted(job))
+            for result in self.runner.run(mine, progress):
+                job = result.job
                 if result.score is None:
                     reason = result.failure or "unknown failure"
-                    self.store.put_failure(
-                        fingerprint, self.seed, result.removed, {"reason": reason}
-                    )
+                    self.store.put_failure(fingerprint, job.seed, job.removed, {"reason": reason})
                 else:
-                    self.store.put_score(
-                        fingerprint, self.seed, result.removed, result.score.to_record()
-                    )
-                self.store.release(fingerprint, self.seed, result.removed)
-                in_flight.discard(result.removed)
-                self._finish(
-                    Outcome(result.removed, result.score, result.failure, False, result.seconds)
-                )
+                    record = result.score.to_record()
+                    self.store.put_score(fingerprint, job.seed, job.removed, record)
+                self.store.release(fingerprint, job.seed, job.removed)
+                in_flight.discard(job)
+                self._record(result)
         finally:
             stop.set()
-            for removed in in_flight:  # interrupted: let others (or a resume) take them now
-                self.store.release(fingerprint, self.seed, removed)
+            for job in in_flight:  # interrupted: let others (or a resume) take them now
+                self.store.release(fingerprint, job.seed, job.removed)
 
-    def _claim_some(self, pending: list[Layers]) -> list[Layers]:
-        """Claim as many sets as the runner computes at once (one, in process), so that two
+    def _claim_some(self, pending: list[Job]) -> list[Job]:
+        """Claim as many jobs as the runner computes at once (one, in process), so that two
         processes on one step share its candidates instead of one waiting for the other."""
-        mine: list[Layers] = []
-        for removed in pending:
+        mine: list[Job] = []
+        for job in pending:
             if self.runner.slots is not None and len(mine) == self.runner.slots:
                 break
-            if self._claim(removed):
-                mine.append(removed)
+            if self._claim(job):
+                mine.append(job)
         return mine
 
-    def _wait_for_any(self, theirs: list[Layers], announced: set[Layers]) -> None:
+    def _wait_for_any(self, theirs: list[Job], announced: set[Job]) -> None:
         """Wait until another process finishes one of `theirs` or abandons its claim."""
-        for removed in set(theirs) - announced:
-            self.on_event(CandidateWaiting(removed))
-            announced.add(removed)
+        for job in set(theirs) - announced:
+            self.on_event(CandidateWaiting(job))
+            announced.add(job)
         fingerprint = self.scorer.fingerprint
         while True:
-            for removed in theirs:
-                if known := self._from_store(removed):
-                    self._finish(known)
+            for job in theirs:
+                if known := self._from_store(job):
+                    self._record(known)
                     return
-                holder = self.store.claim_owner(fingerprint, self.seed, removed)
+                holder = self.store.claim_owner(fingerprint, job.seed, job.removed)
                 if holder is None or _dead(holder):
                     return
             time.sleep(POLL_SECONDS)
 
-    def _finish(self, outcome: Outcome) -> None:
-        self.outcomes[outcome.removed] = outcome
+    def _record(self, result: Result) -> None:
+        self.results[result.job] = result
+        self._settle(result.job.removed)
+
+    def _settle(self, removed: Layers) -> None:
+        """Once every seed of `removed` is known, its outcome is final: report it."""
+        mine = [self.results.get(Job(removed, seed)) for seed in self.seeds]
+        if any(result is None for result in mine) or removed in self.outcomes:
+            return
+        outcome = Outcome(removed, tuple(r for r in mine if r is not None))
+        self.outcomes[removed] = outcome
         self.on_event(CandidateFinished(outcome))
 
-    def _from_store(self, removed: Layers) -> Outcome | None:
+    def _from_store(self, job: Job) -> Result | None:
         fingerprint = self.scorer.fingerprint
-        record = self.store.get_score(fingerprint, self.seed, removed)
+        record = self.store.get_score(fingerprint, job.seed, job.removed)
         if record is not None:
-            return Outcome(removed, Score.from_record(record), None, True, 0.0)
+            return Result(job, Score.from_record(record), None, 0.0, cached=True)
         failure = (
-            None if self.retry_failed else self.store.get_failure(fingerprint, self.seed, removed)
+            None
+            if self.retry_failed
+            else self.store.get_failure(fingerprint, job.seed, job.removed)
         )
         if failure is not None:
-            return Outcome(removed, None, failure["reason"], True, 0.0)
+            return Result(job, None, failure["reason"], 0.0, cached=True)
         return None
+
+
+def tally(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    """Fine-tunes computed and answered by the cache (one per seed), and sets that failed."""
+    every = list(outcomes)
+    return {
+        "computed": sum(o.computed for o in every),
+        "cached": sum(len(o.results) - o.computed for o in every),
+        "failed": sum(o.failure is not None for o in every),
+    }
 
 
 def _dead(owner: str) -> bool:

@@ -18,8 +18,7 @@ from multiprocessing.managers import SyncManager
 from typing import Any
 
 from glpsearch.config import DataSpec, TrainSettings
-from glpsearch.engine import Progress, Result, Scorer, compute
-from strategies import Layers
+from glpsearch.engine import Job, Progress, Result, Scorer, compute
 
 WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then recorded failed
 
@@ -44,8 +43,7 @@ _loaded: dict[Recipe, Scorer] = {}  # per worker process: the evaluator it built
 
 def _work(
     recipe: Recipe,
-    removed: Layers,
-    seed: int,
+    job: Job,
     devices: Sequence[str],
     tokens: Any,
     threads: int,
@@ -63,9 +61,9 @@ def _work(
 
         def report(step: int, total: int) -> None:
             if step == total or step % max(1, total // 50) == 0:  # ~50 updates a candidate
-                progress.put((removed, step, total))
+                progress.put((job, step, total))
 
-    return compute(_loaded[recipe], removed, seed, report)
+    return compute(_loaded[recipe], job, report)
 
 
 def _device_for_this_worker(devices: Sequence[str], tokens: Any) -> str:
@@ -80,7 +78,7 @@ def _device_for_this_worker(devices: Sequence[str], tokens: Any) -> str:
 
 
 class JoblibRunner:
-    """A `Runner` for the engine that computes up to `jobs` candidates at once."""
+    """A `Runner` for the engine that computes up to `jobs` fine-tunes at once."""
 
     slots = None  # hand it a whole step: joblib keeps every worker busy until the step is done
 
@@ -132,10 +130,10 @@ class JoblibRunner:
             for i in range(jobs):
                 self._tokens.put(self.devices[i % len(self.devices)])
 
-    def run(self, candidates: Sequence[Layers], seed: int, progress: Progress) -> Iterator[Result]:
+    def run(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]:
         from joblib import Parallel, delayed, parallel_config
 
-        remaining = list(candidates)
+        remaining = list(jobs)
         channel = self._manager.Queue() if self._manager is not None else None
         stop = threading.Event()
         drain = threading.Thread(target=_relay, args=(channel, progress, stop), daemon=True)
@@ -147,24 +145,23 @@ class JoblibRunner:
                         results = Parallel(return_as="generator_unordered")(
                             delayed(_work)(
                                 self.recipe,
-                                removed,
-                                seed,
+                                job,
                                 self.devices,
                                 self._tokens,
                                 self.threads,
                                 channel,
                             )
-                            for removed in remaining
+                            for job in remaining
                         )
                         for result in results:
-                            remaining.remove(result.removed)
+                            remaining.remove(result.job)
                             yield result
                     return
                 except Exception as exc:  # a worker died (killed, segfault, OOM-killer)
                     if attempt == WORKER_RETRIES:
                         reason = f"worker died: {type(exc).__name__}: {exc}".splitlines()[0]
-                        for removed in remaining:
-                            yield Result(removed, None, reason[:500], 0.0)
+                        for job in remaining:
+                            yield Result(job, None, reason[:500], 0.0)
         finally:
             stop.set()
 
@@ -184,7 +181,7 @@ def _relay(channel: Any, progress: Progress, stop: threading.Event) -> None:
         return
     while not stop.is_set():
         try:
-            removed, step, total = channel.get(timeout=0.2)
+            job, step, total = channel.get(timeout=0.2)
         except (queue.Empty, EOFError, OSError):
             continue
-        progress(removed, step, total)
+        progress(job, step, total)

@@ -23,6 +23,7 @@ from glpsearch.engine import (
     CandidateStarted,
     CandidateWaiting,
     Event,
+    Job,
     Outcome,
     TrainingProgress,
 )
@@ -32,6 +33,17 @@ from strategies import SearchResult
 
 def layers_text(removed: frozenset[int]) -> str:
     return "{" + canonical(removed).replace(",", ", ") + "}" if removed else "none"
+
+
+def score_text(value: float | None, std: float | None) -> str:
+    """A score, with ± its spread over seeds when there was more than one."""
+    if value is None:
+        return "failed"
+    return f"{value:.4f}" if not std else f"{value:.4f} ± {std:.4f}"
+
+
+def _job_text(job: Job) -> str:
+    return f"{layers_text(job.removed)} (seed {job.seed})"
 
 
 class Display:
@@ -50,7 +62,7 @@ class Display:
             transient=True,
         )
         self._batch: TaskID | None = None
-        self._running: dict[frozenset[int], TaskID] = {}  # one bar per candidate in flight
+        self._running: dict[Job, TaskID] = {}  # one bar per fine-tune in flight
         self._computed = self._cached = self._failed = 0
         self._started = time.monotonic()
 
@@ -71,31 +83,30 @@ class Display:
                 total=event.size,
             )
         elif isinstance(event, CandidateStarted):
-            self._running[event.removed] = self._progress.add_task(
-                f"  fine-tuning without {layers_text(event.removed)}", total=None
+            self._running[event.job] = self._progress.add_task(
+                f"  fine-tuning without {_job_text(event.job)}", total=None
             )
         elif isinstance(event, CandidateWaiting):
-            self._running[event.removed] = self._progress.add_task(
-                f"  another process is computing {layers_text(event.removed)}", total=None
+            self._running[event.job] = self._progress.add_task(
+                f"  another process is computing {_job_text(event.job)}", total=None
             )
-        elif isinstance(event, TrainingProgress) and event.removed in self._running:
-            self._progress.update(
-                self._running[event.removed], completed=event.step, total=event.total
-            )
+        elif isinstance(event, TrainingProgress) and event.job in self._running:
+            self._progress.update(self._running[event.job], completed=event.step, total=event.total)
+
         elif isinstance(event, CandidateFinished):
             self._finished(event.outcome)
 
     def _finished(self, outcome: Outcome) -> None:
-        if outcome.removed in self._running:
-            self._progress.remove_task(self._running.pop(outcome.removed))
+        for result in outcome.results:
+            if result.job in self._running:
+                self._progress.remove_task(self._running.pop(result.job))
         if self._batch is not None:
             self._progress.advance(self._batch)
         if outcome.failure is not None:
             self._failed += 1
             text = f"[red]failed[/] {outcome.failure}"
         else:
-            assert outcome.score is not None
-            text = f"{outcome.score.metric} {outcome.score.value:.4f}"
+            text = f"{outcome.scores[0].metric} {score_text(outcome.value, outcome.std)}"
         if outcome.cached:
             self._cached += 1
             return  # replayed results scroll by silently; the tables show them
@@ -109,12 +120,12 @@ class Display:
 
 def steps_table(result: SearchResult, baseline: Outcome, outcomes: dict) -> Table:
     """One row per depth: what was removed, its score, and how the step's candidates spread."""
-    metric = baseline.score.metric if baseline.score else "score"
+    metric = baseline.scores[0].metric if baseline.scores else "score"
     table = Table(title=f"{result.strategy}: {metric} on the held-out split")
     for column in ("removed", "layer", metric, "Δ vs full", "candidates", "spread", "computed"):
         table.add_column(column, justify="right")
     reference = baseline.value
-    table.add_row("0", "-", _fmt(reference), "", "1", "", _computed([baseline]))
+    table.add_row("0", "-", score_text(reference, baseline.std), "", "1", "", _computed([baseline]))
     for step in result.steps:
         scores = [s for _, s in step.candidates if s is not None]
         seen = [outcomes[c] for c, _ in step.candidates if c in outcomes]
@@ -122,7 +133,7 @@ def steps_table(result: SearchResult, baseline: Outcome, outcomes: dict) -> Tabl
         table.add_row(
             str(step.depth),
             ",".join(map(str, sorted(added))) or "-",
-            _fmt(step.score),
+            score_text(step.score, step.chosen and outcomes[step.chosen].std),
             "" if step.score is None or reference is None else f"{step.score - reference:+.4f}",
             str(len(step.candidates)),
             f"{min(scores):.3f}-{max(scores):.3f}" if scores else "all failed",
@@ -139,8 +150,5 @@ def _previous(result: SearchResult, depth: int) -> frozenset[int]:
 
 
 def _computed(outcomes: Sequence[Outcome]) -> str:
-    return f"{sum(not o.cached for o in outcomes)}/{len(outcomes)}"
-
-
-def _fmt(value: float | None) -> str:
-    return "failed" if value is None else f"{value:.4f}"
+    """Fine-tunes computed of those needed (one per seed)."""
+    return f"{sum(o.computed for o in outcomes)}/{sum(len(o.results) for o in outcomes)}"

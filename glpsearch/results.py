@@ -12,13 +12,19 @@ from strategies import SearchResult
 
 
 def outcome_record(outcome: Outcome) -> dict:
+    """One removed set: its score (the mean over seeds), each seed's, and what they cost."""
     return {
         "removed": sorted(outcome.removed),
         "score": outcome.value,
+        "std": outcome.std,
+        "seeds": {
+            str(r.job.seed): None if r.score is None else r.score.value for r in outcome.results
+        },
         "failure": outcome.failure,
         "cached": outcome.cached,
+        "computed": outcome.computed,
         "seconds": round(outcome.seconds, 3),
-        "train_seconds": None if outcome.score is None else outcome.score.train_seconds,
+        "train_seconds": round(sum(s.train_seconds for s in outcome.scores), 3),
     }
 
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from strategies.base import Evaluate, Layers, SearchResult, Step, Strategy, StrategyOptions
+from strategies.base import (
+    Estimate,
+    Evaluate,
+    Layers,
+    SearchResult,
+    Step,
+    Strategy,
+    StrategyOptions,
+)
 from strategies.beam import Beam
 from strategies.block_influence import BlockInfluence
 from strategies.errors import BudgetExceeded
@@ -40,6 +48,7 @@ def make(name: str, options: StrategyOptions | None = None) -> Strategy:
 __all__ = [
     "REGISTRY",
     "BudgetExceeded",
+    "Estimate",
     "Evaluate",
     "Layers",
     "SearchResult",

@@ -16,6 +16,18 @@ Layers = frozenset[int]
 Evaluate = Callable[[Sequence[Layers]], list[float | None]]
 
 
+class Estimate(float):
+    """A score averaged over several seeds: it compares, adds and prints as its mean, and
+    carries the mean's standard error (`error`), which `best` uses to judge near-ties."""
+
+    error: float
+
+    def __new__(cls, mean: float, error: float) -> Estimate:
+        estimate = super().__new__(cls, mean)
+        estimate.error = error
+        return estimate
+
+
 @dataclass(frozen=True)
 class Step:
     """One depth of a search: what was tried, and what was kept."""
@@ -69,9 +81,13 @@ def best(scored: Sequence[tuple[Layers, float | None]]) -> tuple[Layers, float] 
 
     The rule is explicit because near-ties are common. It matches the GLP paper's code, which
     keeps the last (highest-index) layer among equal scores: upper layers are the ones most
-    often redundant.
+    often redundant. Scores averaged over seeds (`Estimate`) tie when they lie within the top
+    score's standard error of it: the data cannot tell those apart, so the same rule decides.
     """
     valid = [(layers, score) for layers, score in scored if score is not None]
     if not valid:
         return None
-    return max(valid, key=lambda item: (item[1], sorted(item[0], reverse=True)))
+    top = max(score for _, score in valid)
+    margin = getattr(max(valid, key=lambda item: item[1])[1], "error", 0.0)
+    tied = [item for item in valid if top - item[1] <= margin]
+    return max(tied, key=lambda item: (sorted(item[0], reverse=True), item[1]))

@@ -76,6 +76,19 @@ def test_a_finished_search_replays_without_fine_tuning(finished, tmp_path):
     assert order == read(out)[1]
 
 
+def test_more_seeds_reuse_the_first_and_record_each_seed(finished, tmp_path):
+    cache, _, args = finished
+    assert main([*args(cache, tmp_path, 1), "--seeds", "2"]) == 0
+    record, _ = read(tmp_path)
+    assert record["seeds"] == [0, 1]
+    assert record["evaluations"] == {"computed": 5, "cached": 5, "failed": 0}  # seed 1 is new
+    for candidate in record["steps"][0]["candidates"]:
+        by_seed = candidate["seeds"]
+        assert set(by_seed) == {"0", "1"}
+        assert candidate["score"] == pytest.approx((by_seed["0"] + by_seed["1"]) / 2)
+        assert candidate["std"] == pytest.approx(abs(by_seed["0"] - by_seed["1"]) / 2**0.5)
+
+
 def test_a_larger_remove_computes_only_the_new_candidates(finished, tmp_path):
     cache, out, args = finished
     extended = tmp_path / "cache"

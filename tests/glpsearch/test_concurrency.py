@@ -20,7 +20,7 @@ import pytest
 
 import glpsearch.engine
 from glpsearch.cli import main
-from glpsearch.engine import CandidateWaiting, Engine
+from glpsearch.engine import CandidateWaiting, Engine, Job
 from glpsearch.score import Score
 from store import Store
 from strategies import SearchResult, make
@@ -204,7 +204,7 @@ def test_a_claim_of_a_live_owner_is_waited_for_until_it_expires(owner, store, mo
     started = time.monotonic()
     outcome = Engine(Slow(log), store, on_event=events.append).lookup([removed])[0]
     assert time.monotonic() - started >= 0.55  # honoured until it expired, then taken
-    assert CandidateWaiting(removed) in events
+    assert CandidateWaiting(Job(removed, 0)) in events
     assert log == [removed] and outcome.value is not None
 
 

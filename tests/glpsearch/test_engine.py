@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import statistics
+
 from glpsearch.engine import BatchStarted, CandidateFinished, Engine
 from glpsearch.score import Score
 from store import Store
@@ -62,9 +64,9 @@ def test_scores_are_written_through_and_reused_by_a_new_engine(store):
 
 
 def test_the_seed_is_part_of_the_key(store):
-    Engine(CountingScorer(), store, seed=0).evaluate([frozenset({3})])
+    Engine(CountingScorer(), store, seeds=(0,)).evaluate([frozenset({3})])
     other = CountingScorer()
-    Engine(other, store, seed=1).evaluate([frozenset({3})])
+    Engine(other, store, seeds=(1,)).evaluate([frozenset({3})])
     assert other.calls == [frozenset({3})]
 
 
@@ -126,3 +128,64 @@ def test_events_report_cached_counts_and_every_candidate(store):
         (frozenset({0}), True),
         (frozenset({1}), False),
     ]
+
+
+# -- several seeds ------------------------------------------------------------------------------
+class NoisyScorer(CountingScorer):
+    """Each seed moves the score, as fine-tuning noise does."""
+
+    def evaluate(self, removed, seed, progress=None) -> Score:
+        base = super().evaluate(removed, seed, progress).value
+        return Score(base + 0.01 * ((seed * 7 + sum(removed)) % 3 - 1), "accuracy", 0.1, 0, 1, 1)
+
+
+def test_seeds_are_each_cached_and_a_set_scores_their_mean(store):
+    scorer = NoisyScorer()
+    engine = Engine(scorer, store, seeds=(0, 1, 2))
+    outcome = engine.lookup([frozenset({3})])[0]
+    values = [s.value for s in outcome.scores]
+    assert len(set(values)) == 3  # the noise is real, so the mean means something
+    assert outcome.value == pytest.approx(statistics.fmean(values))
+    assert outcome.std == pytest.approx(statistics.stdev(values))
+    assert engine.counts == {"computed": 3, "cached": 0, "failed": 0}
+    for seed, value in zip((0, 1, 2), values, strict=True):
+        assert store.get_score(scorer.fingerprint, seed, {3})["value"] == value
+
+
+def test_more_seeds_later_compute_only_the_new_ones(store):
+    Engine(NoisyScorer(), store, seeds=(0,)).evaluate([frozenset({3}), frozenset({4})])
+    grown = NoisyScorer()
+    engine = Engine(grown, store, seeds=(0, 1, 2))
+    engine.evaluate([frozenset({3}), frozenset({4})])
+    assert sorted(grown.calls, key=sorted) == [frozenset({3})] * 2 + [frozenset({4})] * 2
+    assert engine.counts == {"computed": 4, "cached": 2, "failed": 0}
+    assert not engine.outcomes[frozenset({3})].cached  # partly computed is not cached
+
+
+def test_a_strategy_sees_the_mean_with_its_standard_error(store):
+    engine = Engine(NoisyScorer(), store, seeds=(0, 1, 2))
+    [estimate] = engine.evaluate([frozenset({3})])
+    outcome = engine.outcomes[frozenset({3})]
+    assert estimate == pytest.approx(outcome.value)
+    assert estimate.error == pytest.approx(outcome.std / 3**0.5)
+    one_seed = Engine(NoisyScorer(), store, seeds=(0,)).evaluate([frozenset({3})])[0]
+    assert type(one_seed) is float  # one seed: a plain score, exact ties only
+
+
+def test_a_set_fails_when_any_of_its_seeds_fails(store):
+    class FailsOnSeed1(NoisyScorer):
+        def evaluate(self, removed, seed, progress=None) -> Score:
+            if seed == 1:
+                raise RuntimeError("diverged")
+            return super().evaluate(removed, seed, progress)
+
+    engine = Engine(FailsOnSeed1(), store, seeds=(0, 1))
+    outcome = engine.lookup([frozenset({2})])[0]
+    assert (outcome.value, outcome.std, outcome.failure) == (None, None, "RuntimeError: diverged")
+    assert engine.evaluate([frozenset({2})]) == [None]
+    assert engine.counts == {"computed": 2, "cached": 0, "failed": 1}
+
+
+def test_seeds_must_be_distinct(store):
+    with pytest.raises(ValueError, match="distinct"):
+        Engine(CountingScorer(), store, seeds=(0, 0))

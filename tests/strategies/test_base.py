@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from strategies.base import SearchResult, Step, best
+from strategies.base import Estimate, SearchResult, Step, best
 
 
 def step(depth: int, chosen: set[int] | None) -> Step:
@@ -33,3 +33,16 @@ def test_best_skips_failures_and_breaks_ties_towards_high_layers():
 
     assert best(scored) == (frozenset({0, 3}), 0.5)
     assert best([(frozenset({0}), None)]) is None
+
+
+def test_means_within_the_best_standard_error_tie_and_the_highest_layers_win():
+    low, high, far = frozenset({1}), frozenset({4}), frozenset({5})
+    scored = [(low, Estimate(0.80, 0.01)), (high, Estimate(0.795, 0.02)), (far, Estimate(0.7, 0.0))]
+    assert best(scored) == (high, 0.795)  # 0.005 behind, inside the best's error of 0.01
+    assert best([(low, Estimate(0.80, 0.004)), (high, Estimate(0.795, 0.02))]) == (low, 0.80)
+
+
+def test_an_estimate_behaves_as_its_mean():
+    estimate = Estimate(0.75, 0.01)
+    assert estimate == 0.75 and estimate - 0.25 == 0.5 and f"{estimate:.2f}" == "0.75"
+    assert estimate.error == 0.01
