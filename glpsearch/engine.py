@@ -5,7 +5,10 @@ answers what the store already holds, claims and computes the rest, and writes e
 through the moment it exists, so a killed search loses at most the candidates in flight. Claims
 (with expiry, kept alive by a heartbeat) let two searches share one cache without computing the
 same candidate twice. With several seeds, each (set, seed) is a job cached on its own, so more
-seeds can be added later; a set's score is the mean. It knows nothing of torch or of any
+seeds can be added later; a set's score is the mean. A strategy may ask for a partial
+fine-tune (a `budget`, the fraction of the full run's steps): such jobs are cached and claimed
+apart from full ones, leave a checkpoint in the store, and a longer job of the same (set, seed)
+continues from the longest checkpoint below its budget. It knows nothing of torch or of any
 particular strategy.
 """
 
@@ -19,8 +22,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from glpsearch.score import Score
 from store import Store
@@ -39,16 +42,32 @@ class Scorer(Protocol):
     def describe(self) -> dict: ...
 
     def evaluate(
-        self, removed: Iterable[int], seed: int, progress: Callable[[int, int], None] | None
-    ) -> Score: ...
+        self,
+        removed: Iterable[int],
+        seed: int,
+        progress: Callable[[int, int], None] | None,
+        budget: float = 1.0,
+        resume: str | None = None,
+        save: str | None = None,
+    ) -> Score:
+        """Fine-tune for the first `budget` of the full run's steps, continuing the checkpoint
+        `resume` when given and leaving one at `save`; the last three are only passed for
+        partial or continued jobs, so a scorer that never trains partially may omit them."""
+        ...
 
 
 @dataclass(frozen=True)
 class Job:
-    """One fine-tune: a removed set trained with one seed. The unit of caching and claims."""
+    """One fine-tune: a removed set trained with one seed for a fraction `budget` of the full
+    run's steps. The unit of caching and claims."""
 
     removed: Layers
     seed: int
+    budget: float = 1.0
+    # Checkpoints to continue from and to leave: how this run goes, not what it computes, so
+    # they take no part in a job's identity.
+    resume: str | None = field(default=None, compare=False)
+    save: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,8 +116,11 @@ class InProcess:
 def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | None) -> Result:
     """Score one job; any exception is that candidate's failure, not the search's."""
     start = time.perf_counter()
+    partial: dict[str, Any] = {}
+    if job.budget != 1.0 or job.resume is not None:
+        partial = {"budget": job.budget, "resume": job.resume, "save": job.save}
     try:
-        score = scorer.evaluate(job.removed, job.seed, progress)
+        score = scorer.evaluate(job.removed, job.seed, progress, **partial)
     except Exception as exc:  # one bad candidate must not end a search of hours
         text = str(exc).strip()  # MemoryError() has no message: no "MemoryError: " then
         reason = (f"{type(exc).__name__}: {text}" if text else type(exc).__name__).splitlines()
@@ -112,6 +134,11 @@ class Outcome:
 
     removed: Layers
     results: tuple[Result, ...]
+
+    @property
+    def budget(self) -> float:
+        """The fraction of the full fine-tune its scores were measured after."""
+        return self.results[0].job.budget
 
     @property
     def scores(self) -> tuple[Score, ...]:
@@ -164,6 +191,7 @@ class BatchStarted:
     depth: int  # layers removed by the largest candidate: a greedy step's number
     size: int
     cached: int
+    budget: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -213,6 +241,9 @@ class Engine:
         self.on_event = on_event or (lambda event: None)
         self.retry_failed = retry_failed
         self.runner = runner or InProcess(scorer)
+        self.settled: dict[tuple[Layers, float], Outcome] = {}  # every (set, budget) known
+        # Each set's outcome at the highest budget this run reached: the full fine-tune's,
+        # unless a strategy stopped short of it (what a search's record shows).
         self.outcomes: dict[Layers, Outcome] = {}
         self.results: dict[Job, Result] = {}  # every seed's result this run has seen
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # see _dead
@@ -223,23 +254,25 @@ class Engine:
         baseline = self.lookup([frozenset()])[0]
         return baseline, strategy.run(self.scorer.n_layers, remove, self.evaluate)
 
-    def evaluate(self, candidates: Sequence[Layers]) -> list[float | None]:
-        return [outcome.estimate() for outcome in self.lookup(candidates)]
+    def evaluate(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[float | None]:
+        return [outcome.estimate() for outcome in self.lookup(candidates, budget)]
 
-    def lookup(self, candidates: Sequence[Layers]) -> list[Outcome]:
+    def lookup(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[Outcome]:
         """Outcomes for `candidates`, in order: from this run, the store, or fresh fine-tunes."""
+        if not 0.0 < budget <= 1.0:
+            raise ValueError(f"a budget is a fraction of the fine-tune in (0, 1], got {budget!r}")
         unique = list(dict.fromkeys(frozenset(c) for c in candidates))
-        jobs = [Job(removed, seed) for removed in unique for seed in self.seeds]
+        jobs = [Job(removed, seed, budget) for removed in unique for seed in self.seeds]
         for job in jobs:
             if job not in self.results and (known := self._from_store(job)):
                 self.results[job] = known
         pending = [job for job in jobs if job not in self.results]
         waiting = {job.removed for job in pending}
         depth = max(map(len, unique), default=0)
-        self.on_event(BatchStarted(depth, len(unique), len(unique) - len(waiting)))
+        self.on_event(BatchStarted(depth, len(unique), len(unique) - len(waiting), budget))
         for removed in unique:
             if removed not in waiting:
-                self._settle(removed)
+                self._settle(removed, budget)
         announced: set[Job] = set()
         while pending:
             mine = self._claim_some(pending)
@@ -248,23 +281,24 @@ class Engine:
             else:  # every pending job is being computed elsewhere
                 self._wait_for_any(pending, announced)
             pending = [job for job in pending if job not in self.results]
-        return [self.outcomes[frozenset(c)] for c in candidates]
+        return [self.settled[frozenset(c), budget] for c in candidates]
 
     @property
     def counts(self) -> dict[str, int]:
-        return tally(self.outcomes.values())
+        return tally(self.settled.values())
 
     # -- plumbing -------------------------------------------------------------------------
     def _claim(self, job: Job) -> bool:
         key = (self.scorer.fingerprint, job.seed, job.removed)
-        if not self.store.claim(*key, self.owner, CLAIM_SECONDS):
-            holder = self.store.claim_owner(*key)
+        budget = job.budget
+        if not self.store.claim(*key, self.owner, CLAIM_SECONDS, budget=budget):
+            holder = self.store.claim_owner(*key, budget=budget)
             if holder is None or not _dead(holder):
                 return False
-            if not self.store.take_over(*key, holder, self.owner, CLAIM_SECONDS):
+            if not self.store.take_over(*key, holder, self.owner, CLAIM_SECONDS, budget=budget):
                 return False
         if known := self._from_store(job):  # finished by another process meanwhile
-            self.store.release(*key)
+            self.store.release(*key, budget=budget)
             self._record(known)
             return False
         return True
@@ -277,7 +311,9 @@ class Engine:
         def heartbeat() -> None:
             while not stop.wait(CLAIM_SECONDS / 4):
                 for job in list(in_flight):
-                    self.store.refresh(fingerprint, job.seed, job.removed, CLAIM_SECONDS)
+                    self.store.refresh(
+                        fingerprint, job.seed, job.removed, CLAIM_SECONDS, budget=job.budget
+                    )
 
         def progress(job: Job, step: int, total: int) -> None:
             self.on_event(TrainingProgress(job, step, total))
@@ -287,21 +323,36 @@ class Engine:
         try:
             for job in mine:
                 self.on_event(CandidateStarted(job))
-            for result in self.runner.run(mine, progress):
+            for result in self.runner.run([self._with_checkpoints(job) for job in mine], progress):
                 job = result.job
+                where = (fingerprint, job.seed, job.removed)
                 if result.score is None:
                     reason = result.failure or "unknown failure"
-                    self.store.put_failure(fingerprint, job.seed, job.removed, {"reason": reason})
+                    self.store.put_failure(*where, {"reason": reason}, budget=job.budget)
                 else:
-                    record = result.score.to_record()
-                    self.store.put_score(fingerprint, job.seed, job.removed, record)
-                self.store.release(fingerprint, job.seed, job.removed)
+                    self.store.put_score(*where, result.score.to_record(), budget=job.budget)
+                if job.budget == 1.0:  # the full result is final: no run continues this one
+                    self.store.drop_checkpoints(*where)
+                elif result.score is not None:  # only the longest checkpoint is ever continued
+                    self.store.drop_checkpoints(*where, below=job.budget)
+                self.store.release(*where, budget=job.budget)
                 in_flight.discard(job)
                 self._record(result)
         finally:
             stop.set()
             for job in in_flight:  # interrupted: let others (or a resume) take them now
-                self.store.release(fingerprint, job.seed, job.removed)
+                self.store.release(fingerprint, job.seed, job.removed, budget=job.budget)
+
+    def _with_checkpoints(self, job: Job) -> Job:
+        """The job continuing the longest checkpoint of its (set, seed) below its budget, and,
+        when partial, leaving its own for a longer run to continue."""
+        where = (self.scorer.fingerprint, job.seed, job.removed)
+        shorter = [path for b, path in self.store.checkpoints(*where).items() if b < job.budget]
+        return replace(
+            job,
+            resume=str(shorter[-1]) if shorter else None,
+            save=None if job.budget == 1.0 else str(self.store.checkpoint_path(*where, job.budget)),
+        )
 
     def _claim_some(self, pending: list[Job]) -> list[Job]:
         """Claim as many jobs as the runner computes at once (one, in process), so that two
@@ -325,34 +376,34 @@ class Engine:
                 if known := self._from_store(job):
                     self._record(known)
                     return
-                holder = self.store.claim_owner(fingerprint, job.seed, job.removed)
+                holder = self.store.claim_owner(
+                    fingerprint, job.seed, job.removed, budget=job.budget
+                )
                 if holder is None or _dead(holder):
                     return
             time.sleep(POLL_SECONDS)
 
     def _record(self, result: Result) -> None:
         self.results[result.job] = result
-        self._settle(result.job.removed)
+        self._settle(result.job.removed, result.job.budget)
 
-    def _settle(self, removed: Layers) -> None:
+    def _settle(self, removed: Layers, budget: float) -> None:
         """Once every seed of `removed` is known, its outcome is final: report it."""
-        mine = [self.results.get(Job(removed, seed)) for seed in self.seeds]
-        if any(result is None for result in mine) or removed in self.outcomes:
+        mine = [self.results.get(Job(removed, seed, budget)) for seed in self.seeds]
+        if any(result is None for result in mine) or (removed, budget) in self.settled:
             return
         outcome = Outcome(removed, tuple(r for r in mine if r is not None))
-        self.outcomes[removed] = outcome
+        self.settled[removed, budget] = outcome
+        if removed not in self.outcomes or self.outcomes[removed].budget < budget:
+            self.outcomes[removed] = outcome
         self.on_event(CandidateFinished(outcome))
 
     def _from_store(self, job: Job) -> Result | None:
-        fingerprint = self.scorer.fingerprint
-        record = self.store.get_score(fingerprint, job.seed, job.removed)
+        where = (self.scorer.fingerprint, job.seed, job.removed)
+        record = self.store.get_score(*where, budget=job.budget)
         if record is not None:
             return Result(job, Score.from_record(record), None, 0.0, cached=True)
-        failure = (
-            None
-            if self.retry_failed
-            else self.store.get_failure(fingerprint, job.seed, job.removed)
-        )
+        failure = None if self.retry_failed else self.store.get_failure(*where, budget=job.budget)
         if failure is not None:
             return Result(job, None, failure["reason"], 0.0, cached=True)
         return None

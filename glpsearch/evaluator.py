@@ -2,7 +2,9 @@
 
 All torch and transformers work of a search lives here. The pretrained weights are read from
 disk once per process and the task is tokenized once; each candidate then costs one copy of the
-weights plus its fine-tune. Knows nothing of search order or the cache.
+weights plus its fine-tune. A fine-tune may stop after a fraction (`budget`) of its steps and
+leave a checkpoint from which a later call continues it exactly as if it had never stopped.
+Knows nothing of search order or the cache.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import hashlib
 import inspect
 import json
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
@@ -41,6 +45,8 @@ from glpsearch.score import CandidateFailed, Score
 EVALUATOR_VERSION = 2
 
 Progress = Callable[[int, int], None]
+# Steps between checks that the loss is finite: each check waits for the GPU, so not every step.
+FINITE_CHECK_STEPS = 32
 
 
 class Evaluator:
@@ -106,18 +112,35 @@ class Evaluator:
             yield batch
 
     def train(
-        self, removed: Iterable[int], seed: int, progress: Progress | None = None
+        self,
+        removed: Iterable[int],
+        seed: int,
+        progress: Progress | None = None,
+        budget: float = 1.0,
+        resume: str | None = None,
+        save: str | None = None,
     ) -> torch.nn.Module:
-        """The pruned model fine-tuned on the task's training part: a candidate, or an export."""
+        """The pruned model fine-tuned on the task's training part: a candidate, or an export.
+
+        With `budget` < 1 it stops after that fraction of the full run's steps (the learning
+        rate schedule still spans the full run) and, given `save`, leaves a checkpoint there;
+        given `resume`, it continues such a checkpoint instead of starting over.
+        """
         model = self.build(removed, seed)
-        self._fine_tune(model, seed, progress)
+        self._fine_tune(model, seed, progress, budget, resume, save)
         return model
 
     def evaluate(
-        self, removed: Iterable[int], seed: int, progress: Progress | None = None
+        self,
+        removed: Iterable[int],
+        seed: int,
+        progress: Progress | None = None,
+        budget: float = 1.0,
+        resume: str | None = None,
+        save: str | None = None,
     ) -> Score:
         start = time.perf_counter()
-        model = self.train(removed, seed, progress)
+        model = self.train(removed, seed, progress, budget, resume, save)
         trained = time.perf_counter()
         value = self._score(model, self._heldout, self.task.heldout)
         return Score(
@@ -130,7 +153,15 @@ class Evaluator:
         )
 
     # -- training and scoring -------------------------------------------------------------
-    def _fine_tune(self, model: torch.nn.Module, seed: int, progress: Progress | None) -> None:
+    def _fine_tune(
+        self,
+        model: torch.nn.Module,
+        seed: int,
+        progress: Progress | None,
+        budget: float = 1.0,
+        resume: str | None = None,
+        save: str | None = None,
+    ) -> None:
         s = self.settings
         generator = torch.Generator().manual_seed(seed)
         sampler = LengthGroupedSampler(
@@ -146,24 +177,58 @@ class Evaluator:
             fused=self.device.type in ("cpu", "cuda"),
         )
         schedule = get_linear_schedule_with_warmup(optimizer, round(s.warmup_ratio * total), total)
+        stop = min(total, max(1, round(budget * total)))
+        step, consumed, rng = 0, 0, None  # consumed: batches of the current epoch trained on
+        state = _load_checkpoint(resume) if resume is not None else None
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            generator.set_state(state["epoch_generator"])
+            step, consumed, rng = state["step"], state["consumed"], state["rng"]
+        epoch_start = generator.get_state()
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
         model.train()
-        step = 0
-        while step < total:
-            for batch in loader:
+        while step < stop:
+            epoch_start = generator.get_state()
+            batches = iter(loader)  # draws this epoch's order from `generator`
+            for _ in range(consumed):  # continuing a checkpoint: skip what it trained on
+                next(batches)
+            if rng is not None:  # dropout goes on exactly where the checkpoint left it
+                _set_rng(rng, self.device)
+                rng = None
+            for batch in batches:
                 with self._autocast():
                     loss = model(**_to(batch, self.device)).loss
-                if not torch.isfinite(loss):
-                    raise CandidateFailed(f"training loss became {loss.item()} at step {step + 1}")
+                finite &= torch.isfinite(loss)  # on the device: no wait for the GPU each step
+                if (step + 1) % FINITE_CHECK_STEPS == 0 or step + 1 == stop:
+                    _check_finite(finite, step + 1)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                consumed += 1
                 if progress is not None:
-                    progress(step, total)
-                if step == total:
+                    progress(step, stop)
+                if step == stop:
                     break
+            else:
+                consumed = 0
+        if save is not None and step < total:
+            _save_checkpoint(
+                save,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "step": step,
+                    "consumed": consumed,
+                    "epoch_generator": epoch_start,
+                    "rng": _get_rng(self.device) if rng is None else rng,  # None: trained on
+                },
+            )
 
     @torch.inference_mode()
     def _score(self, model: torch.nn.Module, features: list[dict], examples: Examples) -> float:
@@ -260,6 +325,11 @@ def _max_length(tokenizer: Any, config: Any) -> int | None:
     return getattr(config, "max_position_embeddings", None)
 
 
+def _check_finite(finite: torch.Tensor, step: int) -> None:
+    if not finite.item():
+        raise CandidateFailed(f"training loss became nan or inf by step {step}")
+
+
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """No weight decay on biases and normalisation weights, as BERT's recipe prescribes."""
     decay, plain = [], []
@@ -267,6 +337,46 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
         if param.requires_grad:
             (plain if param.ndim < 2 else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def _get_rng(device: torch.device) -> dict[str, torch.Tensor]:
+    """The global random state a fine-tune draws dropout masks from."""
+    rng = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def _set_rng(rng: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(rng["cpu"])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def _save_checkpoint(path: str, state: dict) -> None:
+    """Write to a temporary name and rename: a kill leaves the old checkpoint or the new one."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(state, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _load_checkpoint(path: str) -> dict | None:
+    """A checkpoint (on the CPU, where random states must be; load_state_dict copies weights to
+    the device), or None when another search deleted it meanwhile because it finished the set:
+    the fine-tune then starts over, to the same result."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        return None
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

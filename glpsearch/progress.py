@@ -42,8 +42,13 @@ def score_text(value: float | None, std: float | None) -> str:
     return f"{value:.4f}" if not std else f"{value:.4f} ± {std:.4f}"
 
 
+def budget_text(budget: float) -> str:
+    """How much of the full fine-tune a partial one got; nothing for a full one."""
+    return "" if budget == 1.0 else f" at {budget:.0%}"
+
+
 def _job_text(job: Job) -> str:
-    return f"{layers_text(job.removed)} (seed {job.seed})"
+    return f"{layers_text(job.removed)} (seed {job.seed}{budget_text(job.budget)})"
 
 
 class Display:
@@ -78,6 +83,7 @@ class Display:
             if self._batch is not None:
                 self._progress.remove_task(self._batch)
             what = "full model" if event.depth == 0 else f"{event.depth} removed"
+            what += budget_text(event.budget)
             self._batch = self._progress.add_task(
                 f"[bold]{what}[/]: {event.size} candidates, {event.cached} cached",
                 total=event.size,
@@ -107,6 +113,7 @@ class Display:
             text = f"[red]failed[/] {outcome.failure}"
         else:
             text = f"{outcome.scores[0].metric} {score_text(outcome.value, outcome.std)}"
+            text += budget_text(outcome.budget)
         if outcome.cached:
             self._cached += 1
             return  # replayed results scroll by silently; the tables show them

@@ -16,6 +16,7 @@ def outcome_record(outcome: Outcome) -> dict:
     return {
         "removed": sorted(outcome.removed),
         "score": outcome.value,
+        "budget": outcome.budget,  # below 1: greedy-halving stopped its fine-tune short
         "std": outcome.std,
         "seeds": {
             str(r.job.seed): None if r.score is None else r.score.value for r in outcome.results

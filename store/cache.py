@@ -3,12 +3,18 @@
 Each result is committed the moment it is written (synchronous=FULL), so a kill -9 or a power
 cut after `put_score` returns never loses it; SQLite's locking lets several processes share one
 store. Nothing is ever evicted: a cached fine-tune can cost an hour.
+
+A result may be for a partial fine-tune (a `budget`, the fraction of the full run's steps, below
+1): it is keyed apart from the full one, and its checkpoint, so that a longer run can continue it,
+is a file under `checkpoints/` whose path the store hands out and deletes but never opens.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -22,6 +28,8 @@ from store.keys import canonical
 
 FORMAT = 1
 _MARKER = "meta/format"
+_CHECKPOINTS = "checkpoints"
+_SUFFIX = ".ckpt"
 
 
 class StoreError(Exception):
@@ -68,33 +76,55 @@ class Store:
             )
 
     # -- scores and failures -------------------------------------------------------------
-    def get_score(self, fingerprint: str, seed: int, removed: Iterable[int]) -> dict | None:
-        return self._get(_key("score", fingerprint, seed, removed))
+    def get_score(
+        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
+    ) -> dict | None:
+        return self._get(_key("score", fingerprint, seed, removed, budget))
 
-    def put_score(self, fingerprint: str, seed: int, removed: Iterable[int], record: dict) -> None:
-        self._set(_key("score", fingerprint, seed, removed), record)
-        self._cache.delete(_key("failure", fingerprint, seed, removed))
+    def put_score(
+        self,
+        fingerprint: str,
+        seed: int,
+        removed: Iterable[int],
+        record: dict,
+        *,
+        budget: float = 1.0,
+    ) -> None:
+        self._set(_key("score", fingerprint, seed, removed, budget), record)
+        self._cache.delete(_key("failure", fingerprint, seed, removed, budget))
 
-    def get_failure(self, fingerprint: str, seed: int, removed: Iterable[int]) -> dict | None:
-        return self._get(_key("failure", fingerprint, seed, removed))
+    def get_failure(
+        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
+    ) -> dict | None:
+        return self._get(_key("failure", fingerprint, seed, removed, budget))
 
     def put_failure(
-        self, fingerprint: str, seed: int, removed: Iterable[int], record: dict
+        self,
+        fingerprint: str,
+        seed: int,
+        removed: Iterable[int],
+        record: dict,
+        *,
+        budget: float = 1.0,
     ) -> None:
-        self._set(_key("failure", fingerprint, seed, removed), record)
-
-    def clear_failure(self, fingerprint: str, seed: int, removed: Iterable[int]) -> None:
-        self._cache.delete(_key("failure", fingerprint, seed, removed))
+        self._set(_key("failure", fingerprint, seed, removed, budget), record)
 
     # -- claims: who is computing what, so two searches on one cache do not both do it ----
     def claim(
-        self, fingerprint: str, seed: int, removed: Iterable[int], owner: str, ttl: float
+        self,
+        fingerprint: str,
+        seed: int,
+        removed: Iterable[int],
+        owner: str,
+        ttl: float,
+        *,
+        budget: float = 1.0,
     ) -> bool:
         """Atomically claim a candidate for `ttl` seconds; False while another owner holds it.
 
         A claim expires unless refreshed, so one left by a killed process blocks no one for long.
         """
-        key = _key("claim", fingerprint, seed, removed)
+        key = _key("claim", fingerprint, seed, removed, budget)
         try:
             if self._cache.add(key, owner, expire=ttl):
                 return True
@@ -110,23 +140,69 @@ class Store:
         stale: str,
         owner: str,
         ttl: float,
+        *,
+        budget: float = 1.0,
     ) -> bool:
         """Replace a claim whose owner is known to be dead; False if it changed meanwhile."""
-        key = _key("claim", fingerprint, seed, removed)
+        key = _key("claim", fingerprint, seed, removed, budget)
         with self._cache.transact():
             if self._cache.get(key) != stale:
                 return False
             self._cache.set(key, owner, expire=ttl)
             return True
 
-    def refresh(self, fingerprint: str, seed: int, removed: Iterable[int], ttl: float) -> None:
-        self._cache.touch(_key("claim", fingerprint, seed, removed), expire=ttl)
+    def refresh(
+        self,
+        fingerprint: str,
+        seed: int,
+        removed: Iterable[int],
+        ttl: float,
+        *,
+        budget: float = 1.0,
+    ) -> None:
+        self._cache.touch(_key("claim", fingerprint, seed, removed, budget), expire=ttl)
 
-    def release(self, fingerprint: str, seed: int, removed: Iterable[int]) -> None:
-        self._cache.delete(_key("claim", fingerprint, seed, removed))
+    def release(
+        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
+    ) -> None:
+        self._cache.delete(_key("claim", fingerprint, seed, removed, budget))
 
-    def claim_owner(self, fingerprint: str, seed: int, removed: Iterable[int]) -> str | None:
-        return self._cache.get(_key("claim", fingerprint, seed, removed))
+    def claim_owner(
+        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
+    ) -> str | None:
+        return self._cache.get(_key("claim", fingerprint, seed, removed, budget))
+
+    # -- checkpoints of partial fine-tunes: files the evaluator writes and reads ----------
+    def checkpoint_path(
+        self, fingerprint: str, seed: int, removed: Iterable[int], budget: float
+    ) -> Path:
+        """Where the checkpoint of a fine-tune stopped at `budget` belongs (its folder exists)."""
+        _check_budget(budget)
+        folder = self._checkpoint_folder(fingerprint, seed, removed)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{budget!r}{_SUFFIX}"
+
+    def checkpoints(self, fingerprint: str, seed: int, removed: Iterable[int]) -> dict[float, Path]:
+        """The finished checkpoints of a (set, seed), by budget (temporary files are skipped)."""
+        folder = self._checkpoint_folder(fingerprint, seed, removed)
+        if not folder.is_dir():
+            return {}
+        found = {}
+        for path in folder.iterdir():
+            if path.suffix == _SUFFIX and not path.name.startswith("."):
+                found[float(path.name.removesuffix(_SUFFIX))] = path
+        return dict(sorted(found.items()))
+
+    def drop_checkpoints(
+        self, fingerprint: str, seed: int, removed: Iterable[int], below: float = math.inf
+    ) -> None:
+        """Delete the checkpoints of a (set, seed) with a budget under `below` (all by default):
+        a longer run continues from the longest one, and the full result needs none."""
+        for budget, path in self.checkpoints(fingerprint, seed, removed).items():
+            if budget < below:
+                path.unlink(missing_ok=True)
+        if below == math.inf:
+            shutil.rmtree(self._checkpoint_folder(fingerprint, seed, removed), ignore_errors=True)
 
     # -- what a fingerprint stands for, for `glpsearch status` ---------------------------
     def describe(self, fingerprint: str, info: dict) -> None:
@@ -158,6 +234,10 @@ class Store:
         self.close()
 
     # -- plumbing -------------------------------------------------------------------------
+    def _checkpoint_folder(self, fingerprint: str, seed: int, removed: Iterable[int]) -> Path:
+        layers = canonical(removed) or "none"
+        return self.directory / _CHECKPOINTS / fingerprint / str(seed) / layers
+
     def _keys(self) -> Iterator[str]:
         return (k for k in self._cache.iterkeys() if isinstance(k, str))
 
@@ -173,8 +253,19 @@ class Store:
             raise StoreError(f"cannot write to the cache at {self.directory}: {exc}") from None
 
 
-def _key(kind: str, fingerprint: str, seed: int, removed: Iterable[int]) -> str:
-    return f"{kind}/{fingerprint}/{seed}/{canonical(removed)}"
+def _key(
+    kind: str, fingerprint: str, seed: int, removed: Iterable[int], budget: float = 1.0
+) -> str:
+    """The full fine-tune's key has no budget, so results from before budgets existed, and every
+    strategy that trains fully, share it; a partial one's ends in "@<budget>"."""
+    _check_budget(budget)
+    partial = "" if budget == 1.0 else f"@{float(budget)!r}"
+    return f"{kind}/{fingerprint}/{seed}/{canonical(removed)}{partial}"
+
+
+def _check_budget(budget: float) -> None:
+    if not 0.0 < budget <= 1.0:
+        raise ValueError(f"a budget is a fraction of the fine-tune in (0, 1], got {budget!r}")
 
 
 def _foreign(directory: Path) -> bool:

@@ -22,10 +22,12 @@ from strategies.errors import BudgetExceeded
 from strategies.exhaustive import Exhaustive
 from strategies.fixed import Alternate, AlternateEven, BottomDrop, Symmetric, TopDrop
 from strategies.greedy import Greedy
+from strategies.halving import Halving
 from strategies.random_sets import RandomSets
 
 REGISTRY: dict[str, Callable[[StrategyOptions], Strategy]] = {
     "greedy": Greedy,
+    "greedy-halving": Halving,
     "beam": Beam,
     "random": RandomSets,
     "exhaustive": Exhaustive,

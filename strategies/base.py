@@ -1,19 +1,26 @@
 """What every strategy receives and returns.
 
 A strategy is pure Python: it proposes removed-layer sets and asks `evaluate` for their scores
-(higher is better; None for a candidate that failed). It never sees the cache, torch or progress.
+(higher is better; None for a candidate that failed), optionally after only a fraction of the
+fine-tune (`budget`). It never sees the cache, torch or progress.
 Deterministic given its options (seed included), so re-running it replays the cached evaluations
 exactly: that is how a killed search resumes, with no strategy state to persist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 Layers = frozenset[int]
-Evaluate = Callable[[Sequence[Layers]], list[float | None]]
+
+
+class Evaluate(Protocol):
+    """Scores of `candidates`, each fine-tuned for the first `budget` fraction of the full run's
+    steps; budget 1.0 (what most strategies ask for) is the full fine-tune."""
+
+    def __call__(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[float | None]: ...
 
 
 class Estimate(float):
@@ -36,6 +43,9 @@ class Step:
     candidates: tuple[tuple[Layers, float | None], ...]
     chosen: Layers | None
     score: float | None
+    # The budget each candidate's score was measured at, in the order of `candidates`; empty
+    # when every candidate had the full fine-tune (every strategy but greedy-halving).
+    budgets: tuple[float, ...] = ()
 
 
 @dataclass
@@ -68,6 +78,10 @@ class StrategyOptions:
     budget: int | None = None
     # Layers from least to most influential, measured on the evaluator side for block-influence.
     ranking: tuple[int, ...] | None = None
+    # greedy-halving: the smallest fraction of a fine-tune a candidate gets, and how many
+    # candidates compete for each one that goes on to `eta` times the budget.
+    min_budget: float = 0.25
+    eta: int = 2
 
 
 class Strategy(Protocol):
@@ -91,3 +105,16 @@ def best(scored: Sequence[tuple[Layers, float | None]]) -> tuple[Layers, float] 
     margin = getattr(max(valid, key=lambda item: item[1])[1], "error", 0.0)
     tied = [item for item in valid if top - item[1] <= margin]
     return max(tied, key=lambda item: (sorted(item[0], reverse=True), item[1]))
+
+
+def top(scored: Sequence[tuple[Layers, float | None]], n: int) -> list[tuple[Layers, float]]:
+    """The n best valid candidates, best first.
+
+    Picked by repeated `best` so ties break exactly as in every other strategy.
+    """
+    remaining = list(scored)
+    kept: list[tuple[Layers, float]] = []
+    while len(kept) < n and (winner := best(remaining)) is not None:
+        kept.append(winner)
+        remaining = [item for item in remaining if item[0] != winner[0]]
+    return kept

@@ -8,10 +8,9 @@ greedy's cache. The best set of a depth need not extend the previous depth's bes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best
+from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, top
 from strategies.search import grow, search
 
 
@@ -31,16 +30,3 @@ class Beam:
             return grow([layers for layers, _ in top(previous.candidates, width)], n_layers)
 
         return search(self.name, remove, propose, evaluate)
-
-
-def top(scored: Sequence[tuple[Layers, float | None]], n: int) -> list[tuple[Layers, float]]:
-    """The n best valid candidates, best first.
-
-    Picked by repeated `best` so ties break exactly as in every other strategy.
-    """
-    remaining = list(scored)
-    kept: list[tuple[Layers, float]] = []
-    while len(kept) < n and (winner := best(remaining)) is not None:
-        kept.append(winner)
-        remaining = [item for item in remaining if item[0] != winner[0]]
-    return kept

@@ -9,10 +9,23 @@ from strategies.base import Evaluate, Layers, SearchResult, Step, best
 
 # The sets to score at a depth, given the previous step (None at depth 1).
 Propose = Callable[[int, Step | None], Sequence[Layers]]
+# How a depth's candidates are scored and one chosen: the step that records it.
+Judge = Callable[[int, Sequence[Layers], Evaluate], Step]
 
 
-def search(name: str, remove: int, propose: Propose, evaluate: Evaluate) -> SearchResult:
-    """Score each depth's candidates in a single `evaluate` call, which the engine parallelises.
+def judge_fully(depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
+    """Score every candidate with the full fine-tune in a single `evaluate` call, which the
+    engine parallelises, and keep the best."""
+    scored = tuple(zip(candidates, evaluate(candidates), strict=True))
+    winner = best(scored)
+    chosen, score = winner if winner is not None else (None, None)
+    return Step(depth, scored, chosen, score)
+
+
+def search(
+    name: str, remove: int, propose: Propose, evaluate: Evaluate, judge: Judge = judge_fully
+) -> SearchResult:
+    """Propose and judge each depth's candidates in turn.
 
     A depth where every candidate failed ends the search: nested strategies have nothing sound to
     build on, and the independent ones follow the same rule so a result never has gaps.
@@ -20,13 +33,9 @@ def search(name: str, remove: int, propose: Propose, evaluate: Evaluate) -> Sear
     result = SearchResult(name)
     previous: Step | None = None
     for depth in range(1, remove + 1):
-        candidates = list(propose(depth, previous))
-        scored = tuple(zip(candidates, evaluate(candidates), strict=True))
-        winner = best(scored)
-        chosen, score = winner if winner is not None else (None, None)
-        previous = Step(depth, scored, chosen, score)
+        previous = judge(depth, list(propose(depth, previous)), evaluate)
         result.steps.append(previous)
-        if winner is None:
+        if previous.chosen is None:
             break
     return result
 

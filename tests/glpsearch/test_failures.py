@@ -337,8 +337,8 @@ if kind == "score":
 
     put_score = Store.put_score
 
-    def written(self, *args):
-        put_score(self, *args)
+    def written(self, *args, **kwargs):
+        put_score(self, *args, **kwargs)
         pause()
 
     Store.put_score = written
@@ -357,13 +357,13 @@ elif kind == "training":
 
     fine_tune = Evaluator._fine_tune
 
-    def training(self, model, seed, progress):
+    def training(self, model, seed, progress, *partial):
         def step(done, total):
             if done == 2:
                 pause()
             progress(done, total)
 
-        fine_tune(self, model, seed, step)
+        fine_tune(self, model, seed, step, *partial)
 
     Evaluator._fine_tune = training
 while not go.exists():

@@ -107,13 +107,6 @@ def test_put_score_clears_failure(store: Store) -> None:
     assert _plain(store.get_failure("fp", 0, {3})) == {"error": "other"}  # others untouched
 
 
-def test_clear_failure(store: Store) -> None:
-    store.put_failure("fp", 0, {2}, {"error": "diverged"})
-    store.clear_failure("fp", 0, {2})
-    assert store.get_failure("fp", 0, {2}) is None
-    store.clear_failure("fp", 0, {9})  # clearing what is not there is fine
-
-
 # -- summaries -----------------------------------------------------------------------------
 def test_summaries_count_per_fingerprint(store: Store) -> None:
     for layers in ({0}, {1}, {0, 1}):

@@ -5,8 +5,8 @@ import pytest
 from strategies import REGISTRY, StrategyOptions, make
 
 NAMES = [
-    "greedy", "beam", "random", "exhaustive", "top-drop", "bottom-drop", "alternate",
-    "alternate-even", "symmetric", "block-influence",
+    "greedy", "greedy-halving", "beam", "random", "exhaustive", "top-drop", "bottom-drop",
+    "alternate", "alternate-even", "symmetric", "block-influence",
 ]  # fmt: skip
 
 

@@ -1,0 +1,82 @@
+"""Greedy pruning with successive halving inside each step (multi-fidelity greedy).
+
+Greedy fine-tunes every candidate of a step fully, though most are clearly worse long before the
+end. Here each step's candidates first get a short fine-tune (`min_budget` of the full run's
+steps); the best 1/`eta` of them continue to `eta` times that budget, and so on until the last
+survivors get the full fine-tune, whose best is the step's choice. A partial fine-tune is the
+first part of the full one, so the engine continues it from its checkpoint rather than starting
+over, and a finalist's full score is the very score greedy would get (they share the cache).
+
+The price is that a short fine-tune can rank candidates differently from a full one, and then
+the step may keep a different layer than greedy would; each Step records the budget every
+candidate reached, so a search's record shows where that happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best, top
+from strategies.search import grow, search
+
+
+@dataclass
+class Halving:
+    options: StrategyOptions = field(default_factory=StrategyOptions)
+    name: str = "greedy-halving"
+
+    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
+        ladder = rungs(self.options.min_budget, self.options.eta)
+
+        def propose(depth: int, previous: Step | None) -> list[Layers]:
+            removed = previous.chosen if previous is not None else None
+            return grow([removed or frozenset()], n_layers)
+
+        def judge(depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
+            return halve(depth, candidates, evaluate, ladder, self.options.eta)
+
+        return search(self.name, remove, propose, evaluate, judge)
+
+
+def rungs(min_budget: float, eta: int) -> list[float]:
+    """The budgets of successive halving, smallest first: 1, 1/eta, 1/eta^2, ... down to the
+    smallest not under `min_budget`, so the last rung is always the full fine-tune."""
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise ValueError(f"eta must be an integer of at least 2, got {eta!r}")
+    if not 0.0 < min_budget <= 1.0:
+        raise ValueError(f"the minimum budget must be a fraction in (0, 1], got {min_budget!r}")
+    ladder = [1.0]
+    while ladder[-1] / eta >= min_budget:
+        ladder.append(ladder[-1] / eta)
+    return ladder[::-1]
+
+
+def halve(
+    depth: int, candidates: Sequence[Layers], evaluate: Evaluate, ladder: list[float], eta: int
+) -> Step:
+    """One step of successive halving: each rung scores the survivors in one `evaluate` call
+    and keeps the best 1/eta of them (at least one; failed ones never); a lone survivor goes
+    straight to the full budget. The step chooses the best of the full-budget scores."""
+    reached: dict[Layers, tuple[float, float | None]] = {}
+    alive = list(candidates)
+    for budget in ladder:
+        if len(alive) == 1:
+            budget = ladder[-1]
+        scored = list(zip(alive, evaluate(alive, budget=budget), strict=True))
+        reached.update((layers, (budget, score)) for layers, score in scored)
+        if budget == ladder[-1]:
+            break
+        alive = [layers for layers, _ in top(scored, max(1, len(alive) // eta))]
+        if not alive:  # every candidate of this rung failed
+            break
+    final = [(layers, score) for layers, (budget, score) in reached.items() if budget == 1.0]
+    winner = best(final)
+    chosen, score = winner if winner is not None else (None, None)
+    return Step(
+        depth,
+        tuple((layers, reached[layers][1]) for layers in candidates),
+        chosen,
+        score,
+        tuple(reached[layers][0] for layers in candidates),
+    )

@@ -1,0 +1,68 @@
+"""Partial fine-tunes in the store: their own keys, and checkpoint paths it hands out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "cache") as opened:
+        yield opened
+
+
+def test_a_partial_score_is_keyed_apart_from_the_full_one(store: Store) -> None:
+    store.put_score("fp", 0, {1, 2}, {"value": 0.5}, budget=0.25)
+    assert store.get_score("fp", 0, {1, 2}) is None
+    assert store.get_score("fp", 0, {1, 2}, budget=0.5) is None
+    assert store.get_score("fp", 0, {2, 1}, budget=0.25)["value"] == 0.5
+    store.put_score("fp", 0, {1, 2}, {"value": 0.7}, budget=1.0)  # the plain, shared key
+    assert store.get_score("fp", 0, {1, 2})["value"] == 0.7
+    assert sorted(store._keys()) == [
+        "meta/format", "score/fp/0/1,2", "score/fp/0/1,2@0.25",
+    ]  # fmt: skip
+
+
+def test_claims_and_failures_are_per_budget(store: Store) -> None:
+    assert store.claim("fp", 0, {3}, "me", 60, budget=0.5)
+    assert store.claim("fp", 0, {3}, "you", 60)  # the full job is another job
+    assert not store.claim("fp", 0, {3}, "you", 60, budget=0.5)
+    assert store.claim_owner("fp", 0, {3}, budget=0.5) == "me"
+    store.release("fp", 0, {3}, budget=0.5)
+    assert store.claim_owner("fp", 0, {3}, budget=0.5) is None
+    store.put_failure("fp", 0, {3}, {"reason": "diverged"}, budget=0.5)
+    assert store.get_failure("fp", 0, {3}) is None
+
+
+@pytest.mark.parametrize("budget", [0.0, -0.5, 1.5])
+def test_a_budget_is_a_fraction(store: Store, budget: float) -> None:
+    with pytest.raises(ValueError, match="fraction"):
+        store.get_score("fp", 0, {1}, budget=budget)
+    with pytest.raises(ValueError, match="fraction"):
+        store.checkpoint_path("fp", 0, {1}, budget)
+
+
+def test_checkpoints_are_listed_by_budget_and_dropped(store: Store) -> None:
+    assert store.checkpoints("fp", 0, {1}) == {}
+    half, quarter = (store.checkpoint_path("fp", 0, {1}, b) for b in (0.5, 0.25))
+    assert half.parent.is_dir() and half.parent.is_relative_to(store.directory / "checkpoints")
+    for path in (half, quarter, half.parent / ".0.75.ckpt.tmp"):  # a write in progress
+        path.write_bytes(b"weights")
+    assert store.checkpoints("fp", 0, {1}) == {0.25: quarter, 0.5: half}
+    assert store.checkpoint_path("fp", 1, {1}, 0.5) != half  # per seed, and per set:
+    assert store.checkpoint_path("fp", 0, set(), 0.5).parent.name == "none"
+    store.drop_checkpoints("fp", 0, {1}, below=0.5)
+    assert store.checkpoints("fp", 0, {1}) == {0.5: half}
+    store.drop_checkpoints("fp", 0, {1})
+    assert not half.parent.exists()
+
+
+def test_checkpoints_do_not_stop_the_cache_from_reopening(store: Store) -> None:
+    store.checkpoint_path("fp", 0, {1}, 0.5).write_bytes(b"weights")
+    store.close()
+    with Store(store.directory) as again:
+        assert list(again.checkpoints("fp", 0, {1})) == [0.5]
