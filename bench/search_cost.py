@@ -18,6 +18,7 @@ Needs the `bench` extra (`pip install -e ".[bench]"`: the `Trainer` needs accele
 
     python bench/search_cost.py [--candidates 3] [--train-limit 1000] [--epochs E] [--lr LR]
                                 [--batch-size B] [--seed 0] [--search-size 15] [--device cpu]
+                                [--model FOLDER] [--task GLUE_FOLDER]
 """
 
 from __future__ import annotations
@@ -56,10 +57,15 @@ SEED_MAX_LENGTH = 128  # the seed code padded every input to this length
 
 
 def seed_procedure(
-    removed: frozenset[int], task: TaskData, settings: TrainSettings, seed: int, device: str
+    removed: frozenset[int],
+    model_name: str | None,
+    task: TaskData,
+    settings: TrainSettings,
+    seed: int,
+    device: str,
 ) -> float:
     """(a): everything the seed code redid per candidate, from reading the weights to scoring."""
-    folder = models.resolve(None)
+    folder = models.resolve(model_name)
     transformers.set_seed(seed)  # before the model, so the new head is seeded as in run_glue
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=task.num_labels)
@@ -136,6 +142,8 @@ def main() -> None:
         "--search-size", type=int, default=15, help="candidates to amortise (b)'s one-time cost"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", help="model folder (default: the embedded all-MiniLM-L6-v2)")
+    parser.add_argument("--task", help="GLUE folder or task name (default: the embedded task)")
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()
@@ -143,8 +151,8 @@ def main() -> None:
     settings = dataclasses.replace(
         EMBEDDED_SETTINGS, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size
     )
-    task = load_task(DataSpec(train_limit=args.train_limit))
-    evaluator, once = timed(lambda: Evaluator(None, task, settings, args.device))
+    task = load_task(DataSpec(task=args.task, train_limit=args.train_limit))
+    evaluator, once = timed(lambda: Evaluator(args.model, task, settings, args.device))
     chosen = candidates(evaluator.n_layers, args.candidates)
     if len(chosen) < args.candidates:
         parser.error(f"--candidates is at most {evaluator.n_layers} (one-layer removals)")
@@ -152,7 +160,8 @@ def main() -> None:
     print(
         f"{evaluator.model_name} on {task.name}: {len(task.train)} train / "
         f"{len(task.heldout)} held-out, {settings.epochs:g} epoch(s), lr {settings.lr:g}, "
-        f"batch {settings.batch_size}, seed {args.seed}, {args.device}, "
+        f"batch {settings.batch_size}, seed {args.seed}, {args.device} "
+        f"({evaluator.precision}), "
         f"{torch.get_num_threads()} torch threads, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
         f"load average {os.getloadavg()[0]:.1f}"
@@ -171,7 +180,9 @@ def main() -> None:
     seconds: dict[str, list[float]] = {"a": [], "b": []}
     for i, removed in enumerate(chosen):
         runs = {
-            "a": lambda r=removed: seed_procedure(r, task, settings, args.seed, args.device),
+            "a": lambda r=removed: seed_procedure(
+                r, args.model, task, settings, args.seed, args.device
+            ),
             "b": lambda r=removed: evaluator.evaluate(r, args.seed).value,
         }
         scores = {}

@@ -30,12 +30,14 @@ class Recipe:
     model: str | None
     data: DataSpec
     settings: TrainSettings
+    final: bool = False  # the final protocol: all training data, scored on the dev set
 
     def build(self, device: str) -> Scorer:
         from glpsearch.data import load_task
         from glpsearch.evaluator import Evaluator
 
-        return Evaluator(self.model, load_task(self.data), self.settings, device)
+        task = load_task(self.data)
+        return Evaluator(self.model, task.final() if self.final else task, self.settings, device)
 
 
 _loaded: dict[Recipe, Scorer] = {}  # per worker process: the evaluator it built

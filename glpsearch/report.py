@@ -80,7 +80,7 @@ def table(record: dict) -> Table:
         if row.score is not None and row.score > best.get(row.depth, -math.inf):
             best[row.depth] = row.score
     result = Table(
-        title=f"{_model(record)} on {record['task']}: held-out {record['metric']} "
+        title=f"{model_label(record)} on {record['task']}: held-out {record['metric']} "
         f"by layers removed (of {record['n_layers']})",
         caption=f"unpruned: {_fmt(record['baseline']['score'])} · each cell: score, layers "
         "removed, fine-tunes computed (new) or answered from the cache, time spent",
@@ -217,7 +217,7 @@ def plot(record: dict) -> bytes:
             reference, color="0.3", linestyle="--", linewidth=1,
             label=f"unpruned ({n_layers} layers): {reference:.3f}",
         )  # fmt: skip
-    axes.set_title(f"Layer pruning of {_model(record)} on {record['task']}", wrap=True)
+    axes.set_title(f"Layer pruning of {model_label(record)} on {record['task']}", wrap=True)
     axes.set_xlabel(f"layers removed (of {n_layers}; strategies set slightly apart)")
     axes.set_ylabel(f"held-out {record['metric']}")
     axes.grid(alpha=0.3)
@@ -227,7 +227,7 @@ def plot(record: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _model(record: dict) -> str:
+def model_label(record: dict) -> str:
     """A hub id as given; a local folder by its name, not its whole path."""
     model = record["model"]
     return Path(model).name if model.startswith(("/", ".", "~")) else model

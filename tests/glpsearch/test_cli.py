@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,8 +79,10 @@ def test_a_finished_search_replays_without_fine_tuning(finished, tmp_path):
 
 def test_more_seeds_reuse_the_first_and_record_each_seed(finished, tmp_path):
     cache, _, args = finished
-    assert main([*args(cache, tmp_path, 1), "--seeds", "2"]) == 0
-    record, _ = read(tmp_path)
+    copy = tmp_path / "cache"  # the module's cache stays as the other tests expect it
+    shutil.copytree(cache, copy)
+    assert main([*args(copy, tmp_path / "out", 1), "--seeds", "2"]) == 0
+    record, _ = read(tmp_path / "out")
     assert record["seeds"] == [0, 1]
     assert record["evaluations"] == {"computed": 5, "cached": 5, "failed": 0}  # seed 1 is new
     for candidate in record["steps"][0]["candidates"]:

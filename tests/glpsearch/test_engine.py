@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import statistics
+
+import pytest
 
 from glpsearch.engine import BatchStarted, CandidateFinished, Engine
 from glpsearch.score import Score
