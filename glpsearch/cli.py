@@ -383,6 +383,8 @@ class _Setup:
             "seeds": list(_seeds(args)),
             "beam_width": args.beam_width,
             "budget": args.budget,
+            "min_budget": args.min_budget,
+            "eta": args.eta,
             "settings": asdict(self.settings),
             "n_train": len(task.train),
             "n_heldout": len(task.heldout),

@@ -134,7 +134,10 @@ def steps_table(result: SearchResult, baseline: Outcome, outcomes: dict) -> Tabl
     reference = baseline.value
     table.add_row("0", "-", score_text(reference, baseline.std), "", "1", "", _computed([baseline]))
     for step in result.steps:
-        scores = [s for _, s in step.candidates if s is not None]
+        full = step.budgets or (1.0,) * len(step.candidates)  # halving: partial ones aside
+        scores = [
+            s for (_, s), b in zip(step.candidates, full, strict=True) if s is not None and b == 1
+        ]
         seen = [outcomes[c] for c, _ in step.candidates if c in outcomes]
         added = step.chosen - _previous(result, step.depth) if step.chosen is not None else set()
         table.add_row(

@@ -209,10 +209,11 @@ class Store:
         self._set(f"meta/fingerprint/{fingerprint}", info)
 
     def summaries(self) -> list[FingerprintSummary]:
+        """Full scores and failures per fingerprint (partial fine-tunes are steps towards them)."""
         counts: dict[str, list[int]] = {}
         for key in self._keys():
             kind, _, rest = key.partition("/")
-            if kind in ("score", "failure"):
+            if kind in ("score", "failure") and "@" not in rest:  # partial fine-tunes aside
                 fingerprint = rest.split("/", 1)[0]
                 slot = counts.setdefault(fingerprint, [0, 0])
                 slot[kind == "failure"] += 1

@@ -66,3 +66,11 @@ def test_checkpoints_do_not_stop_the_cache_from_reopening(store: Store) -> None:
     store.close()
     with Store(store.directory) as again:
         assert list(again.checkpoints("fp", 0, {1})) == [0.5]
+
+
+def test_status_counts_full_results_only(store: Store) -> None:
+    store.put_score("fp", 0, {1}, {"value": 0.5}, budget=0.25)
+    store.put_failure("fp", 0, {2}, {"reason": "nan"}, budget=0.5)
+    store.put_score("fp", 0, {1}, {"value": 0.7})
+    (summary,) = store.summaries()
+    assert (summary.scores, summary.failures) == (1, 0)
