@@ -233,12 +233,15 @@ class Evaluator:
     @torch.inference_mode()
     def _score(self, model: torch.nn.Module, features: list[dict], examples: Examples) -> float:
         model.eval()
-        predictions: dict[int, Any] = {}
+        order: list[int] = []
+        outputs = []  # kept on the device until the end: one wait for the GPU, not one a batch
         for chunk, batch in self._batches(features):
             with self._autocast():
-                logits = model(**batch).logits.float().cpu()
-            values = logits[:, 0] if self.task.label_names is None else logits.argmax(-1)
-            predictions.update(zip(chunk, values.tolist(), strict=True))
+                logits = model(**batch).logits.float()
+            outputs.append(logits[:, 0] if self.task.label_names is None else logits.argmax(-1))
+            order.extend(chunk)
+        values = torch.cat(outputs).cpu().tolist() if outputs else []
+        predictions: dict[int, Any] = dict(zip(order, values, strict=True))
         if self.task.label_names is None and not all(map(math.isfinite, predictions.values())):
             raise CandidateFailed("the model predicts non-finite values")
         return metrics.compute(
@@ -380,4 +383,7 @@ def _load_checkpoint(path: str) -> dict | None:
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """On a GPU, pinned batches are copied without waiting for the work queued before them."""
+    if device.type == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
     return {k: v.to(device) for k, v in batch.items()}
