@@ -97,6 +97,15 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def store(tmp_path: Path):
+    """A fresh, empty store of this test's own."""
+    from store import Store
+
+    with Store(tmp_path / "cache") as opened:
+        yield opened
+
+
 @pytest.fixture(scope="session")
 def regression_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_regression(tmp_path_factory.mktemp("regression") / "ratings.csv")

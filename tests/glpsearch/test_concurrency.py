@@ -161,12 +161,6 @@ def test_a_heartbeat_keeps_a_long_claim_alive(tmp_path, fast_polls, monkeypatch)
 
 
 # -- claims left behind ------------------------------------------------------------------------
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "cache") as opened:
-        yield opened
-
-
 def _dead_owner() -> str:
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()

@@ -39,12 +39,6 @@ class CountingScorer:
         return Score(value, "accuracy", 0.1, 0.01, 100, 20)
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "cache") as opened:
-        yield opened
-
-
 def test_duplicates_are_computed_once_and_answers_keep_request_order(store):
     scorer = CountingScorer()
     engine = Engine(scorer, store)

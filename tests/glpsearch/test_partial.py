@@ -138,12 +138,6 @@ class Partial:
         return Score(0.5 + 0.01 * sum(removed) - 0.1 * (1 - budget), "accuracy", 0, 0, 1, 1)
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "cache") as opened:
-        yield opened
-
-
 def test_partial_jobs_are_keyed_apart_and_continue_the_longest_shorter_checkpoint(store):
     scorer = Partial()
     engine = Engine(scorer, store)

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    with Store(tmp_path / "cache") as opened:
-        yield opened
 
 
 def test_a_partial_score_is_keyed_apart_from_the_full_one(store: Store) -> None:

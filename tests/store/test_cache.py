@@ -25,12 +25,6 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    with Store(tmp_path / "cache") as opened:
-        yield opened
-
-
 # -- scores and failures -------------------------------------------------------------------
 def test_score_round_trip(store: Store) -> None:
     record = {"score": 0.8125, "epochs": 2, "note": "ok"}
