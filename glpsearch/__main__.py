@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from glpsearch.cli import main
+from glpsearch.cli import run
 
-raise SystemExit(main())
+run()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,18 +47,66 @@ def default_cache() -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    with _sticky_interrupt():
+        try:
+            return args.run(args)
+        except (UserError, StoreError) as exc:
+            print(f"glpsearch: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print(
+                "\nglpsearch: interrupted; every finished evaluation is cached, "
+                "run the same command again to resume",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+
+
+def run() -> None:
+    """The `glpsearch` command. After Ctrl-C every finished result is already committed, so it
+    exits at once: waiting on libraries' teardown (worker pools, native thread pools) can hang
+    or abort a process that was told to stop."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+_interrupted = threading.Event()
+
+
+@contextmanager
+def _sticky_interrupt() -> Iterator[None]:
+    """Ctrl-C that stays pressed: a KeyboardInterrupt that lands in a library's cleanup code
+    (one raised in a __del__ is printed and dropped) is raised again at the next engine event
+    (`_heeding`). Only the main thread can set signal handlers; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        _interrupted.set()
+        raise KeyboardInterrupt
+
+    _interrupted.clear()
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        return args.run(args)
-    except (UserError, StoreError) as exc:
-        print(f"glpsearch: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(
-            "\nglpsearch: interrupted; every finished evaluation is cached, "
-            "run the same command again to resume",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _heeding(display: Callable[[Event], None]) -> Callable[[Event], None]:
+    """The display, raising KeyboardInterrupt again once Ctrl-C was pressed (see above)."""
+
+    def on_event(event: Event) -> None:
+        if _interrupted.is_set() and threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt
+        display(event)
+
+    return on_event
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -287,7 +337,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     try:
         with Store(cache) as store, Display(console) as display:
-            engine = Engine(evaluator, store, seeds, display, args.retry_failed, runner)
+            engine = Engine(evaluator, store, seeds, _heeding(display), args.retry_failed, runner)
             outcomes = final.evaluate(engine, depths)
     finally:
         if runner is not None:
@@ -487,7 +537,9 @@ def _engine(
 ) -> Engine:
     from glpsearch.engine import Engine
 
-    return Engine(setup.evaluator, store, _seeds(args), display, args.retry_failed, setup.runner)
+    return Engine(
+        setup.evaluator, store, _seeds(args), _heeding(display), args.retry_failed, setup.runner
+    )
 
 
 def _seeds(args: argparse.Namespace) -> tuple[int, ...]:

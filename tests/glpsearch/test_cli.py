@@ -136,7 +136,7 @@ def test_an_interrupted_search_resumes_losing_nothing(tiny_model, task_file, tmp
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     if signum == signal.SIGINT:
-        assert process.returncode == 130
+        assert process.returncode == 130, stderr
         assert "interrupted" in stderr and "Traceback" not in stderr
     else:
         assert process.returncode == -signal.SIGKILL
@@ -249,3 +249,22 @@ def test_the_console_script_reports_bad_input_without_a_traceback(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"glpsearch: error: file not found: {tmp_path}/nope.csv"
     ]
+
+
+def test_a_ctrl_c_swallowed_by_cleanup_code_is_raised_again_at_the_next_event():
+    from glpsearch import cli
+    from glpsearch.engine import BatchStarted
+
+    seen = []
+    before = signal.getsignal(signal.SIGINT)
+    with cli._sticky_interrupt():
+        on_event = cli._heeding(seen.append)
+        on_event(BatchStarted(1, 4, 0))
+        try:  # as a KeyboardInterrupt raised inside a __del__ is printed and dropped
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            on_event(BatchStarted(2, 3, 0))
+    assert seen == [BatchStarted(1, 4, 0)]
+    assert signal.getsignal(signal.SIGINT) is before

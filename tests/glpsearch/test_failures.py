@@ -368,7 +368,7 @@ elif kind == "training":
     Evaluator._fine_tune = training
 while not go.exists():
     time.sleep(0.01)
-sys.exit(glpsearch.cli.main(sys.argv[1:]))
+glpsearch.cli.run()
 """
 KILL, CTRL_C = signal.SIGKILL, signal.SIGINT
 # A greedy 3-of-4 search scores 10 sets: the full model, then 4, 3 and 2 candidates per depth.
