@@ -3,6 +3,7 @@ and bad input (one line, exit 2, cache untouched)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -260,10 +261,8 @@ def test_a_ctrl_c_swallowed_by_cleanup_code_is_raised_again_at_the_next_event():
     with cli._sticky_interrupt():
         on_event = cli._heeding(seen.append)
         on_event(BatchStarted(1, 4, 0))
-        try:  # as a KeyboardInterrupt raised inside a __del__ is printed and dropped
+        with contextlib.suppress(KeyboardInterrupt):  # as a __del__ prints and drops one
             signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            pass
         with pytest.raises(KeyboardInterrupt):
             on_event(BatchStarted(2, 3, 0))
     assert seen == [BatchStarted(1, 4, 0)]
