@@ -253,13 +253,13 @@ def test_the_console_script_reports_bad_input_without_a_traceback(tmp_path):
 
 
 def test_a_ctrl_c_swallowed_by_cleanup_code_is_raised_again_at_the_next_event():
-    from glpsearch import cli
+    from glpsearch.cli import interrupt
     from glpsearch.engine import BatchStarted
 
     seen = []
     before = signal.getsignal(signal.SIGINT)
-    with cli._sticky_interrupt():
-        on_event = cli._heeding(seen.append)
+    with interrupt.sticky_interrupt():
+        on_event = interrupt.heeding(seen.append)
         on_event(BatchStarted(1, 4, 0))
         with contextlib.suppress(KeyboardInterrupt):  # as a __del__ prints and drops one
             signal.raise_signal(signal.SIGINT)

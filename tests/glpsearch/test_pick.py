@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from glpsearch.cli import _parser, main
+from glpsearch.cli import main
+from glpsearch.cli.arguments import build_parser
 
 
 def pick(folder: Path, capsys, *extra: str) -> tuple[int, str, str]:
@@ -81,7 +82,7 @@ def test_without_speed_json_it_says_to_run_speed_first(hand_folder, capsys):
 def test_the_printed_export_command_is_one_glpsearch_accepts(hand_folder, capsys):
     _, out, _ = pick(hand_folder(), capsys, "--max-latency-ms", "6")
     command = out.splitlines()[-1].removeprefix("export it: ")
-    args = _parser().parse_args(shlex.split(command)[1:])
+    args = build_parser().parse_args(shlex.split(command)[1:])
     assert (args.command, args.from_dir, args.strategy, args.layers_removed, args.finetune) == (
         "export", hand_folder(), "greedy", 2, True,
     )  # fmt: skip

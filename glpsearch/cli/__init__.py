@@ -1,0 +1,49 @@
+"""The `glpsearch` command's entry points: `main` parses the options and runs one command,
+turning bad input into one line on stderr and exit code 2 and Ctrl-C into exit code 130; `run`
+is the console script. The options are declared in `arguments`; search and compare are in
+`search`; the commands on a finished out folder (and the cache) in `after_search`; what they
+share in `setup`; Ctrl-C handling in `interrupt`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from glpsearch.cli.arguments import build_parser
+from glpsearch.cli.interrupt import sticky_interrupt
+from glpsearch.cli.setup import EXIT_INTERRUPTED, EXIT_USAGE
+from glpsearch.errors import UserError
+from store import StoreError
+
+__all__ = ["main", "run"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with sticky_interrupt():
+        try:
+            return args.run(args)
+        except (UserError, StoreError) as exc:
+            print(f"glpsearch: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print(
+                "\nglpsearch: interrupted; every finished evaluation is cached, "
+                "run the same command again to resume",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+
+
+def run() -> None:
+    """The `glpsearch` command. After Ctrl-C every finished result is already committed, so it
+    exits at once: waiting on libraries' teardown (worker pools, native thread pools) can hang
+    or abort a process that was told to stop."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

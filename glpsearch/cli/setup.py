@@ -1,0 +1,263 @@
+"""What the commands share: exit codes, the cache folder, the options turned into fine-tuning
+settings, a data spec, a checked device and parallel workers, the --from folder and its
+evaluator, and the loaded, checked `Setup` that search and compare run with. Nothing here
+imports a command; torch-heavy modules are imported inside functions so --help stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from glpsearch import __version__
+from glpsearch.cli.interrupt import heeding
+from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
+from glpsearch.data import EMBEDDED_TASK, TaskData
+from glpsearch.errors import UserError
+from store import Store
+
+if TYPE_CHECKING:  # torch loads only when a command needs it: --help stays fast
+    from glpsearch.engine import Engine, Event, Runner
+    from glpsearch.evaluator import Evaluator
+    from glpsearch.outdir import OutDir
+    from glpsearch.parallel import Recipe
+
+EXIT_FAILED = 1  # every candidate of a depth failed: the search stopped short of --remove
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def default_cache() -> Path:
+    """$GLPSEARCH_CACHE, else the per-user cache folder of this platform."""
+    if os.environ.get("GLPSEARCH_CACHE"):
+        return Path(os.environ["GLPSEARCH_CACHE"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("glpsearch"))
+
+
+# -- options into what a command runs with ----------------------------------------------------
+def train_settings(args: argparse.Namespace, base: TrainSettings | None = None) -> TrainSettings:
+    """The fine-tuning options given; the others from `base` (a --from record's settings), else
+    the defaults of the task."""
+    if args.warmup_ratio is not None and args.warmup_ratio > 1:
+        raise UserError("--warmup-ratio must be between 0 and 1")
+    if base is None:
+        embedded = args.task in (None, EMBEDDED_TASK) and not args.train
+        base = EMBEDDED_SETTINGS if embedded else TrainSettings()
+    given = {f.name: getattr(args, f.name, None) for f in fields(TrainSettings)}
+    return replace(base, **{name: value for name, value in given.items() if value is not None})
+
+
+def data_spec(args: argparse.Namespace, base: DataSpec | None = None) -> DataSpec:
+    """The task options given; with `base` (a --from record's task) and neither --task nor
+    --train, that task with the options given on top."""
+    columns = None
+    if args.text_columns:
+        columns = tuple(c.strip() for c in args.text_columns.split(",") if c.strip())
+    spec = DataSpec(
+        task=args.task,
+        train=args.train,
+        validation=args.validation,
+        text_columns=columns,
+        label_column=args.label_column,
+        regression=args.regression,
+        train_limit=args.train_limit,
+    )
+    if base is not None and args.task is None and args.train is None:
+        given = {f.name: getattr(spec, f.name) for f in fields(DataSpec)}
+        spec = replace(base, **{k: v for k, v in given.items() if v not in (None, False)})
+    if spec.validation is not None and spec.train is None:
+        raise UserError("--validation goes with --train")
+    return spec
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device is available; use --device cpu")
+    try:
+        torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
+    return name
+
+
+def check_writable_target(out: Path) -> None:
+    target = out
+    while not target.exists():
+        target = target.parent
+    if not target.is_dir() or not os.access(target, os.W_OK):
+        raise UserError(f"cannot write the output folder {out}; choose another --out")
+
+
+def seeds_of(args: argparse.Namespace) -> tuple[int, ...]:
+    """--seed, --seed + 1, ...: a 3-seed run reuses a 1-seed run's fine-tunes."""
+    return tuple(range(args.seed, args.seed + args.seeds))
+
+
+def make_runner(args: argparse.Namespace, recipe: Recipe, device: str) -> Runner | None:
+    """Worker processes (or a Dask cluster) when asked for; None computes in this process."""
+    if args.scheduler and args.backend != "dask":
+        raise UserError("--scheduler goes with --backend dask")
+    if args.jobs == 1 and args.backend == "loky":
+        return None
+    from glpsearch.parallel import JoblibRunner
+
+    devices = _devices(args.devices, device)
+    return JoblibRunner(recipe, args.jobs, devices, args.backend, args.scheduler)
+
+
+def _devices(text: str | None, device: str) -> tuple[str, ...]:
+    """--devices as a tuple: a comma list, `auto` for every visible GPU, or the --device."""
+    if text is None:
+        return (device,)
+    if text == "auto":
+        import torch
+
+        count = torch.cuda.device_count()
+        return tuple(f"cuda:{i}" for i in range(count)) or ("cpu",)
+    return tuple(resolve_device(name.strip()) for name in text.split(",") if name.strip())
+
+
+# -- the --from folder ------------------------------------------------------------------------
+def read_from(out_dir: Path | None) -> OutDir | None:
+    """The out folder --from names, read; None without --from."""
+    if out_dir is None:
+        return None
+    from glpsearch.outdir import OutDir
+
+    return OutDir.read(out_dir)
+
+
+def load_evaluator(
+    args: argparse.Namespace,
+    folder: OutDir | None,
+    settings: TrainSettings,
+    device: str,
+    final: bool = False,
+) -> Evaluator:
+    """The model and task the options name, the --from record's for those not given; `final`:
+    the task's final protocol (all training data, scored on the dev set)."""
+    from glpsearch.data import load_task
+    from glpsearch.evaluator import Evaluator
+
+    task = load_task(data_spec(args, None if folder is None else folder.data_spec()))
+    model = args.model or (None if folder is None else folder.model)
+    return Evaluator(model, task.final() if final else task, settings, device)
+
+
+# -- what search and compare run with ---------------------------------------------------------
+@dataclass(frozen=True)
+class Setup:
+    """The loaded task and evaluator, the checked depth, and the block-influence ranking if any
+    strategy needs it."""
+
+    task: TaskData
+    data: DataSpec
+    evaluator: Evaluator
+    settings: TrainSettings
+    cache: Path
+    remove: int
+    influence: list[float] | None
+    ranking: tuple[int, ...] | None
+    runner: Runner | None  # close() it when the run ends
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+
+    def summary(self) -> str:
+        task, evaluator = self.task, self.evaluator
+        return (
+            f"remove {self.remove} of {evaluator.n_layers} layers of {evaluator.model_name} on "
+            f"{task.name} ({len(task.train)} train / {len(task.heldout)} held-out, "
+            f"{task.metric}); cache {self.cache} [dim]fingerprint {evaluator.fingerprint}[/]"
+        )
+
+    def header(self, args: argparse.Namespace, **command: object) -> dict:
+        """The settings a record of this run starts with, after the command's own (`command`)."""
+        task, evaluator = self.task, self.evaluator
+        return {
+            "glpsearch": __version__,
+            **command,
+            "model": evaluator.model_name,
+            "model_dir": str(evaluator.model_dir),
+            "task": task.name,
+            "source": task.source,
+            "data": _spec_record(self.data),
+            "metric": task.metric,
+            "n_layers": evaluator.n_layers,
+            "remove": self.remove,
+            "seed": args.seed,
+            "seeds": list(seeds_of(args)),
+            "beam_width": args.beam_width,
+            "budget": args.budget,
+            "min_budget": args.min_budget,
+            "eta": args.eta,
+            "settings": asdict(self.settings),
+            "n_train": len(task.train),
+            "n_heldout": len(task.heldout),
+            "fingerprint": evaluator.fingerprint,
+            "cache": str(self.cache),
+            **({} if self.influence is None else {"block_influence": self.influence}),
+        }
+
+
+def prepare(args: argparse.Namespace, console: Console, names: Sequence[str]) -> Setup:
+    """Load and check everything a run needs before the cache is opened or anything trained."""
+    settings = train_settings(args)
+    cache = args.cache or default_cache()
+    check_writable_target(args.out)
+    with console.status("loading data and model"):
+        from glpsearch.data import load_task
+        from glpsearch.evaluator import Evaluator
+
+        data = data_spec(args)
+        task = load_task(data)
+        device = resolve_device(args.device)
+        evaluator = Evaluator(args.model, task, settings, device)
+    n = evaluator.n_layers
+    remove = n // 2 if args.remove is None else args.remove
+    if not 1 <= remove < n:
+        raise UserError(f"--remove must be between 1 and {n - 1} for a model of {n} layers")
+    influence = ranking = None
+    if "block-influence" in names:
+        with console.status("measuring block influence on the pretrained model"):
+            from glpsearch import influence as measure
+
+            influence = measure.block_influence(evaluator)
+            ranking = measure.ranking(influence)
+    from glpsearch.parallel import Recipe
+
+    runner = make_runner(args, Recipe(args.model, data, settings), device)
+    return Setup(task, data, evaluator, settings, cache, remove, influence, ranking, runner)
+
+
+def make_engine(
+    args: argparse.Namespace, setup: Setup, store: Store, display: Callable[[Event], None]
+) -> Engine:
+    from glpsearch.engine import Engine
+
+    return Engine(
+        setup.evaluator, store, seeds_of(args), heeding(display), args.retry_failed, setup.runner
+    )
+
+
+def _spec_record(spec: DataSpec) -> dict:
+    """A DataSpec as JSON, paths made absolute, so `--from` finds the data from anywhere."""
+    record = asdict(spec)
+    for name in ("train", "validation"):
+        if record[name] is not None:
+            record[name] = str(Path(record[name]).resolve())
+    if spec.task is not None and Path(spec.task).exists():  # a GLUE folder, not a task name
+        record["task"] = str(Path(spec.task).resolve())
+    return record
