@@ -177,12 +177,19 @@ class Outcome:
         values = [s.value for s in self.scores]
         return statistics.stdev(values) if len(values) > 1 else 0.0
 
-    def estimate(self) -> float | None:
+    @property
+    def loss(self) -> float | None:
+        """The mean held-out loss over seeds; None when it failed or a record predates losses."""
+        losses = [s.loss for s in self.scores]
+        if self.failure is not None or None in losses:
+            return None
+        return statistics.fmean(losses)
+
+    def estimate(self) -> Estimate | None:
         """What a strategy sees: the mean, carrying its standard error to judge near-ties."""
-        if self.failure is not None or len(self.results) == 1:
-            return self.value
-        assert self.value is not None and self.std is not None
-        return Estimate(self.value, self.std / math.sqrt(len(self.results)))
+        if self.value is None or self.std is None:
+            return None
+        return Estimate(self.value, self.std / math.sqrt(len(self.results)), self.loss)
 
 
 # -- events for a display; the engine works the same with no one listening ------------------
@@ -254,7 +261,7 @@ class Engine:
         baseline = self.lookup([frozenset()])[0]
         return baseline, strategy.run(self.scorer.n_layers, remove, self.evaluate)
 
-    def evaluate(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[float | None]:
+    def evaluate(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[Estimate | None]:
         return [outcome.estimate() for outcome in self.lookup(candidates, budget)]
 
     def lookup(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[Outcome]:

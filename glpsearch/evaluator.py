@@ -109,6 +109,7 @@ class Evaluator:
         """The first `limit` training examples as model inputs (no labels), batched on the
         device: what a measurement of the pretrained model, such as block influence, reads."""
         for _, batch in self._batches(self._train[:limit]):
+            batch.pop("labels")
             yield batch
 
     def train(
@@ -142,7 +143,7 @@ class Evaluator:
         start = time.perf_counter()
         model = self.train(removed, seed, progress, budget, resume, save)
         trained = time.perf_counter()
-        value = self._score(model, self._heldout, self.task.heldout)
+        value, loss = self._score(model, self._heldout, self.task.heldout)
         return Score(
             value=value,
             metric=self.task.metric,
@@ -150,6 +151,7 @@ class Evaluator:
             eval_seconds=time.perf_counter() - trained,
             n_train=len(self._train),
             n_eval=len(self._heldout),
+            loss=loss,
         )
 
     # -- training and scoring -------------------------------------------------------------
@@ -231,22 +233,33 @@ class Evaluator:
             )
 
     @torch.inference_mode()
-    def _score(self, model: torch.nn.Module, features: list[dict], examples: Examples) -> float:
+    def _score(
+        self, model: torch.nn.Module, features: list[dict], examples: Examples
+    ) -> tuple[float, float]:
+        """The task metric and the mean loss on `features`."""
         model.eval()
         order: list[int] = []
         outputs = []  # kept on the device until the end: one wait for the GPU, not one a batch
+        loss = torch.zeros((), device=self.device)
         for chunk, batch in self._batches(features):
+            labels = batch.pop("labels")
             with self._autocast():
                 logits = model(**batch).logits.float()
-            outputs.append(logits[:, 0] if self.task.label_names is None else logits.argmax(-1))
+            if self.task.label_names is None:
+                loss += torch.nn.functional.mse_loss(logits[:, 0], labels, reduction="sum")
+                outputs.append(logits[:, 0])
+            else:
+                loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
+                outputs.append(logits.argmax(-1))
             order.extend(chunk)
         values = torch.cat(outputs).cpu().tolist() if outputs else []
         predictions: dict[int, Any] = dict(zip(order, values, strict=True))
         if self.task.label_names is None and not all(map(math.isfinite, predictions.values())):
             raise CandidateFailed("the model predicts non-finite values")
-        return metrics.compute(
+        value = metrics.compute(
             self.task.metric, examples.labels, [predictions[i] for i in range(len(features))]
         )
+        return value, loss.item() / max(1, len(features))
 
     def _autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -254,14 +267,12 @@ class Evaluator:
         )
 
     def _batches(self, features: list[dict]) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-        """(indices, inputs without labels on the device), shortest first to pad little."""
+        """(indices, inputs and labels on the device), shortest first to pad little."""
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
         size = self.settings.eval_batch_size
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
-            batch = self._collate([features[i] for i in chunk])
-            batch.pop("labels", None)
-            yield chunk, _to(batch, self.device)
+            yield chunk, _to(self._collate([features[i] for i in chunk]), self.device)
 
     def _tokenize(self, examples: Examples) -> list[dict]:
         encoded = self.tokenizer(

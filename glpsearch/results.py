@@ -18,6 +18,7 @@ def outcome_record(outcome: Outcome) -> dict:
         "score": outcome.value,
         "budget": outcome.budget,  # below 1: greedy-halving stopped its fine-tune short
         "std": outcome.std,
+        "loss": outcome.loss,  # the mean held-out loss: what ranks short fine-tunes
         "seeds": {
             str(r.job.seed): None if r.score is None else r.score.value for r in outcome.results
         },

@@ -13,13 +13,17 @@ class Score:
     eval_seconds: float
     n_train: int
     n_eval: int
+    # The mean held-out loss (cross-entropy, or squared error for regression). It varies
+    # smoothly where the metric does not, so it can rank short fine-tunes whose predictions
+    # are still all one class. None in records written before it was kept.
+    loss: float | None = None
 
     def to_record(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_record(cls, record: dict) -> Score:
-        return cls(**{name: record[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: record[name] for name in cls.__dataclass_fields__ if name in record})
 
 
 class CandidateFailed(Exception):

@@ -24,14 +24,18 @@ class Evaluate(Protocol):
 
 
 class Estimate(float):
-    """A score averaged over several seeds: it compares, adds and prints as its mean, and
-    carries the mean's standard error (`error`), which `best` uses to judge near-ties."""
+    """A score as the engine measures it: it compares, adds and prints as its mean over seeds,
+    and carries that mean's standard error (`error`, which `best` uses to judge near-ties) and
+    the mean held-out loss (`loss`, None when unknown), which ranks short fine-tunes better than
+    a metric still stuck on the majority class."""
 
     error: float
+    loss: float | None
 
-    def __new__(cls, mean: float, error: float) -> Estimate:
+    def __new__(cls, mean: float, error: float = 0.0, loss: float | None = None) -> Estimate:
         estimate = super().__new__(cls, mean)
         estimate.error = error
+        estimate.loss = loss
         return estimate
 
 

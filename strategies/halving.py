@@ -3,9 +3,12 @@
 Greedy fine-tunes every candidate of a step fully, though most are clearly worse long before the
 end. Here each step's candidates first get a short fine-tune (`min_budget` of the full run's
 steps); the best 1/`eta` of them continue to `eta` times that budget, and so on until the last
-survivors get the full fine-tune, whose best is the step's choice. A partial fine-tune is the
-first part of the full one, so the engine continues it from its checkpoint rather than starting
-over, and a finalist's full score is the very score greedy would get (they share the cache).
+survivors get the full fine-tune, whose best is the step's choice. Short fine-tunes are ranked
+by held-out loss where the evaluator reports it: early on most candidates still predict the
+majority class, so their metric ties, while the loss already tells them apart. A partial
+fine-tune is the first part of the full one, so the engine continues it from its checkpoint
+rather than starting over, and a finalist's full score is the very score greedy would get (they
+share the cache).
 
 The price is that a short fine-tune can rank candidates differently from a full one, and then
 the step may keep a different layer than greedy would; each Step records the budget every
@@ -57,7 +60,8 @@ def halve(
 ) -> Step:
     """One step of successive halving: each rung scores the survivors in one `evaluate` call
     and keeps the best 1/eta of them (at least one; failed ones never); a lone survivor goes
-    straight to the full budget. The step chooses the best of the full-budget scores."""
+    straight to the full budget. The step chooses the best of the full-budget scores (the
+    metric, as greedy's)."""
     reached: dict[Layers, tuple[float, float | None]] = {}
     alive = list(candidates)
     for budget in ladder:
@@ -67,7 +71,7 @@ def halve(
         reached.update((layers, (budget, score)) for layers, score in scored)
         if budget == ladder[-1]:
             break
-        alive = [layers for layers, _ in top(scored, max(1, len(alive) // eta))]
+        alive = [layers for layers, _ in top(by_loss(scored), max(1, len(alive) // eta))]
         if not alive:  # every candidate of this rung failed
             break
     final = [(layers, score) for layers, (budget, score) in reached.items() if budget == 1.0]
@@ -80,3 +84,12 @@ def halve(
         score,
         tuple(reached[layers][0] for layers in candidates),
     )
+
+
+def by_loss(scored: list[tuple[Layers, float | None]]) -> list[tuple[Layers, float | None]]:
+    """Each score replaced by its negated held-out loss (higher is better, as `top` wants), when
+    every valid score carries one; otherwise the scores as they are, never a mix of the two."""
+    losses = [getattr(score, "loss", None) for _, score in scored if score is not None]
+    if not losses or None in losses:
+        return scored
+    return [(layers, None if score is None else -score.loss) for layers, score in scored]

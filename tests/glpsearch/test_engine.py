@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
 import pytest
@@ -162,8 +163,20 @@ def test_a_strategy_sees_the_mean_with_its_standard_error(store):
     outcome = engine.outcomes[frozenset({3})]
     assert estimate == pytest.approx(outcome.value)
     assert estimate.error == pytest.approx(outcome.std / 3**0.5)
+    assert estimate.loss is None  # the scorer reports no loss
     one_seed = Engine(NoisyScorer(), store, seeds=(0,)).evaluate([frozenset({3})])[0]
-    assert type(one_seed) is float  # one seed: a plain score, exact ties only
+    assert one_seed.error == 0.0  # one seed: exact ties only
+
+
+def test_a_strategy_sees_the_mean_held_out_loss(store):
+    class LossScorer(NoisyScorer):
+        def evaluate(self, removed, seed, progress=None) -> Score:
+            score = super().evaluate(removed, seed, progress)
+            return dataclasses.replace(score, loss=0.5 + 0.1 * seed)
+
+    [estimate] = Engine(LossScorer(), store, seeds=(0, 1, 2)).evaluate([frozenset({3})])
+    assert estimate.loss == pytest.approx(0.6)
+    assert store.get_score(LossScorer().fingerprint, 2, {3})["loss"] == pytest.approx(0.7)
 
 
 def test_a_set_fails_when_any_of_its_seeds_fails(store):

@@ -4,6 +4,7 @@ import dataclasses
 import shutil
 
 import pytest
+import torch
 import transformers
 
 from glpsearch import evaluator as evaluator_module
@@ -33,6 +34,29 @@ def test_same_seed_and_settings_give_the_same_score(evaluator):
     assert first.metric == "accuracy"
     assert (first.n_train, first.n_eval) == (102, 18)
     assert first.train_seconds > 0 and first.eval_seconds > 0
+
+
+def held_out_loss(evaluator: Evaluator, removed: set[int], seed: int) -> float:
+    """The mean held-out loss computed the plain way: one unpadded example at a time."""
+    model = evaluator.train(removed, seed).eval()
+    held_out = evaluator.task.heldout
+    losses = []
+    with torch.no_grad():
+        for text, label in zip(held_out.text_a, held_out.labels, strict=True):
+            inputs = evaluator.tokenizer(text, return_tensors="pt", truncation=True, max_length=32)
+            logits = model(**inputs).logits.float()
+            if evaluator.task.label_names is None:
+                losses.append(float((logits[0, 0] - label) ** 2))
+            else:
+                losses.append(
+                    float(torch.nn.functional.cross_entropy(logits[0], torch.tensor(label)))
+                )
+    return sum(losses) / len(losses)
+
+
+def test_the_score_carries_the_mean_held_out_loss(evaluator):
+    score = evaluator.evaluate({1}, seed=3)
+    assert score.loss == pytest.approx(held_out_loss(evaluator, {1}, seed=3), rel=1e-4)
 
 
 def test_candidates_really_learn_the_task(tiny_model, task):
@@ -97,8 +121,10 @@ def test_regression_tasks_are_scored_by_spearman(tiny_model, tmp_path):
     rows = ["text,label"] + [f"{'good ' * (i % 5)}film,{i % 5}" for i in range(60)]
     path.write_text("\n".join(rows) + "\n")
     task = load_task(DataSpec(train=path, regression=True))
-    score = Evaluator(str(tiny_model), task, FAST).evaluate({1}, seed=0)
+    evaluator = Evaluator(str(tiny_model), task, FAST)
+    score = evaluator.evaluate({1}, seed=0)
     assert score.metric == "spearman" and -1.0 <= score.value <= 1.0
+    assert score.loss == pytest.approx(held_out_loss(evaluator, {1}, seed=0), rel=1e-4)  # MSE
 
 
 # -- the fingerprint: any change to what a score depends on must miss the cache ------------------

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from strategies import StrategyOptions, make
-from strategies.base import Layers
+from strategies.base import Estimate, Layers
 from strategies.halving import Halving, rungs
 
 Score = float | None
@@ -91,6 +91,38 @@ def test_it_misses_greedys_choice_when_short_fine_tunes_mislead():
     assert step.chosen != frozenset({0})
     reached = dict(zip((c for c, _ in step.candidates), step.budgets, strict=True))
     assert reached[frozenset({0})] == 0.25
+
+
+def test_short_fine_tunes_are_ranked_by_held_out_loss_when_every_score_has_one():
+    """Short fine-tunes all at the majority class (equal metric) differ in loss; the survivors
+    are the lowest losses, and the full rung still chooses by the metric."""
+
+    def scored(layers: Layers, budget: float) -> Estimate:
+        if budget < 1.0:
+            return Estimate(0.59, 0.0, loss=0.7 - 0.01 * min(layers))  # low layers: lower loss
+        return Estimate(full(layers), 0.0, loss=0.3 + 0.01 * min(layers))  # loss says 0, metric 4
+
+    evaluate = Budgeted(scored)
+    step = make("greedy-halving").run(6, 1, evaluate).steps[0]
+    assert evaluate.calls[1] == ([frozenset({5}), frozenset({4}), frozenset({3})], 0.5)
+    assert evaluate.calls[2][1] == 1.0
+    [finalist] = evaluate.calls[2][0]
+    assert step.chosen == finalist == frozenset({5})  # rung 0.5 kept the lowest loss: {5}
+
+
+def test_a_rung_where_some_score_has_no_loss_is_ranked_by_the_metric():
+    """Records from before losses were kept must not be compared with ones that have them."""
+
+    def metric(layers: Layers, budget: float) -> float:
+        return (full(layers) + (0.1 if 0 in layers else 0.0)) * budget  # {0} survives every rung
+
+    def scored(layers: Layers, budget: float) -> Estimate:
+        loss = None if 0 in layers else 0.7 - 0.01 * max(layers)  # would favour high layers
+        return Estimate(metric(layers, budget), 0.0, loss=loss)
+
+    mixed = make("greedy-halving").run(6, 1, Budgeted(scored))
+    assert mixed == make("greedy-halving").run(6, 1, Budgeted(metric))
+    assert mixed.steps[0].chosen == frozenset({0})
 
 
 def test_failed_candidates_never_survive_and_a_rung_where_all_fail_ends_the_search():
