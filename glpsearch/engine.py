@@ -239,6 +239,7 @@ class Engine:
         on_event: Callable[[Event], None] | None = None,
         retry_failed: bool = False,
         runner: Runner | None = None,
+        checkpoint_space: int | None = None,
     ) -> None:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct and at least one, got {seeds!r}")
@@ -248,6 +249,7 @@ class Engine:
         self.on_event = on_event or (lambda event: None)
         self.retry_failed = retry_failed
         self.runner = runner or InProcess(scorer)
+        self.checkpoint_space = checkpoint_space  # bytes checkpoints may take; None: no bound
         self.settled: dict[tuple[Layers, float], Outcome] = {}  # every (set, budget) known
         # Each set's outcome at the highest budget this run reached: the full fine-tune's,
         # unless a strategy stopped short of it (what a search's record shows).
@@ -342,6 +344,8 @@ class Engine:
                     self.store.drop_checkpoints(*where)
                 elif result.score is not None:  # only the longest checkpoint is ever continued
                     self.store.drop_checkpoints(*where, below=job.budget)
+                    if self.checkpoint_space is not None:
+                        self.store.trim_checkpoints(self.checkpoint_space)
                 self.store.release(*where, budget=job.budget)
                 in_flight.discard(job)
                 self._record(result)

@@ -7,10 +7,13 @@ store. Nothing is ever evicted: a cached fine-tune can cost an hour.
 A result may be for a partial fine-tune (a `budget`, the fraction of the full run's steps, below
 1): it is keyed apart from the full one, and its checkpoint, so that a longer run can continue it,
 is a file under `checkpoints/` whose path the store hands out and deletes but never opens.
+Checkpoints, unlike results, may be deleted to bound their disk space (`trim_checkpoints`):
+losing one only means a longer run starts its fine-tune over, to the same result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -203,6 +206,35 @@ class Store:
                 path.unlink(missing_ok=True)
         if below == math.inf:
             shutil.rmtree(self._checkpoint_folder(fingerprint, seed, removed), ignore_errors=True)
+
+    def trim_checkpoints(self, limit: int) -> int:
+        """Delete checkpoints until they take at most `limit` bytes; the bytes freed.
+
+        The smallest removed sets go first, the oldest among equals: a greedy search continues
+        only the sets of its current step, which are the largest. One checkpoint per set of
+        bert-base's size is 1.3 GB, so a 12-layer search would otherwise leave tens of GB.
+        """
+        found = []
+        for path in (self.directory / _CHECKPOINTS).glob(f"*/*/*/*{_SUFFIX}"):
+            if path.name.startswith("."):  # being written
+                continue
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # another search dropped it meanwhile
+                continue
+            layers = path.parent.name
+            size = 0 if layers == "none" else len(layers.split(","))
+            found.append((size, info.st_mtime, info.st_size, path))
+        total = sum(item[2] for item in found)
+        freed = 0
+        for _, _, nbytes, path in sorted(found):
+            if total - freed <= limit:
+                break
+            path.unlink(missing_ok=True)
+            freed += nbytes
+            with contextlib.suppress(OSError):  # the set's folder, once empty
+                path.parent.rmdir()
+        return freed
 
     # -- what a fingerprint stands for, for `glpsearch status` ---------------------------
     def describe(self, fingerprint: str, info: dict) -> None:

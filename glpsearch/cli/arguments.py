@@ -227,6 +227,14 @@ def _run_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         help="greedy-halving: 1 in ETA candidates goes on to ETA times the budget "
         "(default: %(default)s)",
     )
+    how.add_argument(
+        "--checkpoint-space",
+        type=_number(float, 0),
+        default=20.0,
+        metavar="GB",
+        help="greedy-halving: disk space its checkpoints may take in the cache; beyond it those "
+        "of earlier steps go first (default: %(default)s)",
+    )
     _train_arguments(parser, "fine-tuning of each candidate")
     _work_arguments(parser)
     _files_arguments(parser, Path("glp-out"), "output folder (default: glp-out)")

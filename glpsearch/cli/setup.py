@@ -248,7 +248,13 @@ def make_engine(
     from glpsearch.engine import Engine
 
     return Engine(
-        setup.evaluator, store, seeds_of(args), heeding(display), args.retry_failed, setup.runner
+        setup.evaluator,
+        store,
+        seeds_of(args),
+        heeding(display),
+        args.retry_failed,
+        setup.runner,
+        round(args.checkpoint_space * 1e9),
     )
 
 

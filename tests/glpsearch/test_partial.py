@@ -165,6 +165,18 @@ def test_halving_and_greedy_share_full_fine_tunes(store):
     assert len(greedy.calls) == 5  # the other candidates, never fully trained by halving
 
 
+def test_checkpoints_beyond_the_space_given_are_trimmed_as_they_are_written(store):
+    scorer = Partial()  # each checkpoint it writes is 10 bytes
+    engine = Engine(scorer, store, checkpoint_space=25)
+    engine.evaluate([frozenset({layer}) for layer in range(4)], budget=0.25)
+    engine.evaluate([frozenset({1, 2}), frozenset({1, 3})], budget=0.25)
+    sets = [{0}, {1}, {2}, {3}, {1, 2}, {1, 3}]
+    kept = [layers for layers in sets if store.checkpoints(scorer.fingerprint, 0, layers)]
+    assert kept == [{1, 2}, {1, 3}]  # the step under way keeps its checkpoints
+    assert engine.evaluate([frozenset({1, 2})], budget=0.5)  # and goes on from them
+    assert scorer.calls[-1] == (frozenset({1, 2}), 0.5, "0.25.ckpt")
+
+
 def test_budgets_must_be_fractions(store):
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         Engine(Partial(), store).evaluate([frozenset({1})], budget=1.5)

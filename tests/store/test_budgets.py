@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from store import Store
@@ -51,6 +53,26 @@ def test_checkpoints_are_listed_by_budget_and_dropped(store: Store) -> None:
     assert store.checkpoints("fp", 0, {1}) == {0.5: half}
     store.drop_checkpoints("fp", 0, {1})
     assert not half.parent.exists()
+
+
+def test_trimming_deletes_checkpoints_of_the_smallest_sets_oldest_first(store: Store) -> None:
+    written = {}
+    for age, (removed, budget) in enumerate(
+        [({1, 2}, 0.25), ({3}, 0.5), ({1}, 0.25), (set(), 0.25), ({1, 3}, 0.5)]
+    ):
+        path = store.checkpoint_path("fp", 0, removed, budget)
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 + age, 1000 + age))
+        written[frozenset(removed)] = path
+    in_progress = written[frozenset({1, 3})].parent / ".0.75.ckpt.tmp"
+    in_progress.write_bytes(b"x" * 1000)
+    assert store.trim_checkpoints(500) == 0  # 500 bytes of finished checkpoints: within
+    assert store.trim_checkpoints(250) == 300  # none, then {3} (older), then {1}: 200 left
+    left = {removed for removed, path in written.items() if path.exists()}
+    assert left == {frozenset({1, 2}), frozenset({1, 3})}
+    assert in_progress.exists()
+    assert not written[frozenset({3})].parent.exists()  # an emptied set's folder goes too
+    assert store.trim_checkpoints(0) == 200 and store.checkpoints("fp", 0, {1, 2}) == {}
 
 
 def test_checkpoints_do_not_stop_the_cache_from_reopening(store: Store) -> None:
