@@ -105,6 +105,12 @@ class Evaluator:
         )
         return surgery.remove_layers(model, removed).to(self.device)
 
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps of a full fine-tune."""
+        batches = math.ceil(len(self._train) / self.settings.batch_size)
+        return max(1, math.ceil(self.settings.epochs * batches))
+
     def training_batches(self, limit: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
         """The first `limit` training examples as model inputs (no labels), batched on the
         device: what a measurement of the pretrained model, such as block influence, reads."""
@@ -172,7 +178,7 @@ class Evaluator:
         loader = DataLoader(
             self._train, batch_size=s.batch_size, sampler=sampler, collate_fn=self._collate
         )
-        total = max(1, math.ceil(s.epochs * len(loader)))
+        total = self.total_steps
         optimizer = torch.optim.AdamW(
             _param_groups(model, s.weight_decay),
             lr=s.lr,

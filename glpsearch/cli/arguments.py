@@ -21,6 +21,7 @@ from glpsearch.cli.after_search import (
 from glpsearch.cli.search import run_compare, run_search
 from glpsearch.cli.setup import EXIT_USAGE
 from glpsearch.config import EMBEDDED_SETTINGS, TrainSettings
+from strategies.halving import MIN_RUNG_STEPS
 
 DESCRIPTION = "The `glpsearch` command. Bad input ends in one line on stderr and exit code 2."
 COMPARED = ("greedy", "top-drop", "bottom-drop", "block-influence")  # compare's default
@@ -216,9 +217,10 @@ def _run_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     how.add_argument(
         "--min-budget",
         type=_number(float, 0, inclusive=False),
-        default=strategies.StrategyOptions().min_budget,
         help="greedy-halving: the shortest fine-tune a candidate gets, as a fraction of the full "
-        "one, at most 1 (default: %(default)s)",
+        f"one, at most 1 (default: {strategies.StrategyOptions().min_budget}, raised until it "
+        f"has {MIN_RUNG_STEPS} optimizer steps: shorter ones rank candidates no better than "
+        "chance)",
     )
     how.add_argument(
         "--eta",

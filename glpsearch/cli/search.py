@@ -82,7 +82,7 @@ def _strategies(
         beam_width=args.beam_width,
         budget=args.budget,
         ranking=setup.ranking,
-        min_budget=args.min_budget,
+        min_budget=setup.min_budget,
         eta=args.eta,
     )
     built = {name: strategies.make(name, options) for name in names}

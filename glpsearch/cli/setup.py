@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+import strategies
 from glpsearch import __version__
 from glpsearch.cli.interrupt import heeding
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
 from glpsearch.data import EMBEDDED_TASK, TaskData
 from glpsearch.errors import UserError
 from store import Store
+from strategies.halving import MIN_RUNG_STEPS, floor_budget
 
 if TYPE_CHECKING:  # torch loads only when a command needs it: --help stays fast
     from glpsearch.engine import Engine, Event, Runner
@@ -169,6 +171,9 @@ class Setup:
     remove: int
     influence: list[float] | None
     ranking: tuple[int, ...] | None
+    min_budget: (
+        float  # greedy-halving's shortest fine-tune: --min-budget, or raised to enough steps
+    )
     runner: Runner | None  # close() it when the run ends
 
     def close(self) -> None:
@@ -201,7 +206,7 @@ class Setup:
             "seeds": list(seeds_of(args)),
             "beam_width": args.beam_width,
             "budget": args.budget,
-            "min_budget": args.min_budget,
+            "min_budget": self.min_budget,
             "eta": args.eta,
             "settings": asdict(self.settings),
             "n_train": len(task.train),
@@ -236,10 +241,21 @@ def prepare(args: argparse.Namespace, console: Console, names: Sequence[str]) ->
 
             influence = measure.block_influence(evaluator)
             ranking = measure.ranking(influence)
+    min_budget = args.min_budget
+    if min_budget is None:
+        default = strategies.StrategyOptions().min_budget
+        min_budget = floor_budget(default, args.eta, evaluator.total_steps)
+        if "greedy-halving" in names and min_budget != default:
+            console.print(
+                f"greedy-halving: shortest fine-tune {min_budget:g} of {evaluator.total_steps} "
+                f"steps, the first of at least {MIN_RUNG_STEPS} (--min-budget sets it)"
+            )
     from glpsearch.parallel import Recipe
 
     runner = make_runner(args, Recipe(args.model, data, settings), device)
-    return Setup(task, data, evaluator, settings, cache, remove, influence, ranking, runner)
+    return Setup(
+        task, data, evaluator, settings, cache, remove, influence, ranking, min_budget, runner
+    )
 
 
 def make_engine(

@@ -194,13 +194,31 @@ def _cli(model, data, folder, *extra: str) -> list[str]:
 def test_the_cli_runs_greedy_halving_and_records_each_candidates_budget(
     tiny_model, task_file, tmp_path
 ):
-    assert main(_cli(tiny_model, task_file, tmp_path, "--remove", "1")) == 0
+    assert main(_cli(tiny_model, task_file, tmp_path, "--remove", "1", "--min-budget", "0.25")) == 0
     record = json.loads((tmp_path / "out" / "search.json").read_text())
     step = record["steps"][0]
     assert sorted(c["budget"] for c in step["candidates"]) == [0.25, 0.25, 0.5, 1.0]
+    assert record["min_budget"] == 0.25 and all(c["loss"] > 0 for c in step["candidates"])
     (finalist,) = [c for c in step["candidates"] if c["budget"] == 1.0]
     assert step["chosen"] == finalist["removed"] and step["score"] == finalist["score"]
     assert record["evaluations"] == {"computed": 8, "cached": 0, "failed": 0}
+
+
+@pytest.mark.parametrize(("epochs", "shortest"), [("2", 1.0), ("8", 0.5)])
+def test_by_default_the_shortest_fine_tune_has_enough_steps_to_rank_candidates(
+    epochs, shortest, tiny_model, task_file, tmp_path, capsys
+):
+    """13 batches an epoch: 26 steps in all leave no rung of 50 (halving is greedy then), 104
+    steps make the half-budget rung the shortest."""
+    command = [a for a in _cli(tiny_model, task_file, tmp_path, "--remove", "1") if a != "--quiet"]
+    command[command.index("--epochs") + 1] = epochs
+    assert main(command) == 0
+    record = json.loads((tmp_path / "out" / "search.json").read_text())
+    assert record["min_budget"] == shortest
+    assert min(c["budget"] for c in record["steps"][0]["candidates"]) == shortest
+    steps = 13 * int(epochs)
+    note = f"greedy-halving: shortest fine-tune {shortest:g} of {steps} steps"
+    assert note in " ".join(capsys.readouterr().err.split())
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from strategies import StrategyOptions, make
 from strategies.base import Estimate, Layers
-from strategies.halving import Halving, rungs
+from strategies.halving import MIN_RUNG_STEPS, Halving, floor_budget, rungs
 
 Score = float | None
 
@@ -35,6 +35,22 @@ def test_rungs_go_down_from_the_full_budget_by_eta():
     assert rungs(0.3, 2) == [0.5, 1.0]
     assert rungs(0.1, 3) == [1 / 9, 1 / 3, 1.0]
     assert rungs(1.0, 2) == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("min_budget", "eta", "total_steps", "floored"),
+    [
+        (0.25, 2, 1000, 0.25),  # 250 steps: enough
+        (0.25, 2, 106, 0.5),  # 26 steps are too few, 53 are enough
+        (0.25, 2, 214, 0.25),  # 53.5 rounds to 54
+        (0.1, 3, 500, 1 / 9),
+        (0.1, 3, 200, 1 / 3),
+        (0.25, 2, 60, 1.0),  # no rung has 50 steps: every candidate gets the full fine-tune
+    ],
+)
+def test_the_floor_raises_the_shortest_rung_to_enough_steps(min_budget, eta, total_steps, floored):
+    assert floor_budget(min_budget, eta, total_steps) == pytest.approx(floored)
+    assert MIN_RUNG_STEPS == 50
 
 
 @pytest.mark.parametrize(
