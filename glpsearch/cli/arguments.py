@@ -219,8 +219,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         type=_number(float, 0, inclusive=False),
         help="greedy-halving: the shortest fine-tune a candidate gets, as a fraction of the full "
         f"one, at most 1 (default: {strategies.StrategyOptions().min_budget}, raised until it "
-        f"has {MIN_RUNG_STEPS} optimizer steps: shorter ones rank candidates no better than "
-        "chance)",
+        f"has {MIN_RUNG_STEPS} optimizer steps: shorter ones can misrank candidates)",
     )
     how.add_argument(
         "--eta",

@@ -171,9 +171,7 @@ class Setup:
     remove: int
     influence: list[float] | None
     ranking: tuple[int, ...] | None
-    min_budget: (
-        float  # greedy-halving's shortest fine-tune: --min-budget, or raised to enough steps
-    )
+    min_budget: float  # greedy-halving's shortest fine-tune (see `prepare`)
     runner: Runner | None  # close() it when the run ends
 
     def close(self) -> None:

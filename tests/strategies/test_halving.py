@@ -41,7 +41,7 @@ def test_rungs_go_down_from_the_full_budget_by_eta():
     ("min_budget", "eta", "total_steps", "floored"),
     [
         (0.25, 2, 1000, 0.25),  # 250 steps: enough
-        (0.25, 2, 106, 0.5),  # 26 steps are too few, 53 are enough
+        (0.25, 2, 107, 0.5),  # 27 steps are too few, 54 are enough
         (0.25, 2, 214, 0.25),  # 53.5 rounds to 54
         (0.1, 3, 500, 1 / 9),
         (0.1, 3, 200, 1 / 3),
