@@ -207,6 +207,10 @@ class Store:
         if below == math.inf:
             shutil.rmtree(self._checkpoint_folder(fingerprint, seed, removed), ignore_errors=True)
 
+    def checkpoint_bytes(self) -> int:
+        """The disk space finished checkpoints take (`glpsearch status` shows it)."""
+        return sum(size for _, _, size, _ in self._checkpoint_files())
+
     def trim_checkpoints(self, limit: int) -> int:
         """Delete checkpoints until they take at most `limit` bytes; the bytes freed.
 
@@ -214,17 +218,7 @@ class Store:
         only the sets of its current step, which are the largest. One checkpoint per set of
         bert-base's size is 1.3 GB, so a 12-layer search would otherwise leave tens of GB.
         """
-        found = []
-        for path in (self.directory / _CHECKPOINTS).glob(f"*/*/*/*{_SUFFIX}"):
-            if path.name.startswith("."):  # being written
-                continue
-            try:
-                info = path.stat()
-            except FileNotFoundError:  # another search dropped it meanwhile
-                continue
-            layers = path.parent.name
-            size = 0 if layers == "none" else len(layers.split(","))
-            found.append((size, info.st_mtime, info.st_size, path))
+        found = self._checkpoint_files()
         total = sum(item[2] for item in found)
         freed = 0
         for _, _, nbytes, path in sorted(found):
@@ -270,6 +264,21 @@ class Store:
     def _checkpoint_folder(self, fingerprint: str, seed: int, removed: Iterable[int]) -> Path:
         layers = canonical(removed) or "none"
         return self.directory / _CHECKPOINTS / fingerprint / str(seed) / layers
+
+    def _checkpoint_files(self) -> list[tuple[int, float, int, Path]]:
+        """(layers removed, modified time, bytes, path) of every finished checkpoint."""
+        found = []
+        for path in (self.directory / _CHECKPOINTS).glob(f"*/*/*/*{_SUFFIX}"):
+            if path.name.startswith("."):  # being written
+                continue
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # another search dropped it meanwhile
+                continue
+            layers = path.parent.name
+            size = 0 if layers == "none" else len(layers.split(","))
+            found.append((size, info.st_mtime, info.st_size, path))
+        return found
 
     def _keys(self) -> Iterator[str]:
         return (k for k in self._cache.iterkeys() if isinstance(k, str))

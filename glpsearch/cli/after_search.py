@@ -52,6 +52,7 @@ def run_status(args: argparse.Namespace) -> int:
         raise UserError(f"no glpsearch cache at {cache}")
     with Store(cache) as store:
         summaries = store.summaries()
+        checkpoints = store.checkpoint_bytes()
     table = Table(title=f"cache {cache}")
     for column in ("fingerprint", "model", "task", "settings", "scores", "failures"):
         table.add_column(column)
@@ -67,7 +68,16 @@ def run_status(args: argparse.Namespace) -> int:
             str(s.scores),
             str(s.failures),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if checkpoints:
+        size = (
+            f"{checkpoints / 1e9:.2f} GB" if checkpoints >= 1e9 else f"{checkpoints / 1e6:.1f} MB"
+        )
+        console.print(
+            f"checkpoints of unfinished greedy-halving fine-tunes: {size} "
+            "(search --checkpoint-space bounds them)"
+        )
     return 0
 
 

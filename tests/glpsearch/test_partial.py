@@ -7,6 +7,7 @@ fine-tune: weights, optimizer, schedule, data order and dropout all pick up wher
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -192,7 +193,7 @@ def _cli(model, data, folder, *extra: str) -> list[str]:
 
 
 def test_the_cli_runs_greedy_halving_and_records_each_candidates_budget(
-    tiny_model, task_file, tmp_path
+    tiny_model, task_file, tmp_path, capsys
 ):
     assert main(_cli(tiny_model, task_file, tmp_path, "--remove", "1", "--min-budget", "0.25")) == 0
     record = json.loads((tmp_path / "out" / "search.json").read_text())
@@ -202,6 +203,10 @@ def test_the_cli_runs_greedy_halving_and_records_each_candidates_budget(
     (finalist,) = [c for c in step["candidates"] if c["budget"] == 1.0]
     assert step["chosen"] == finalist["removed"] and step["score"] == finalist["score"]
     assert record["evaluations"] == {"computed": 8, "cached": 0, "failed": 0}
+    capsys.readouterr()
+    assert main(["status", "--cache", str(tmp_path / "cache")]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"checkpoints of unfinished greedy-halving fine-tunes: \d+\.\d MB", shown)
 
 
 @pytest.mark.parametrize(("epochs", "shortest"), [("2", 1.0), ("8", 0.5)])

@@ -66,13 +66,15 @@ def test_trimming_deletes_checkpoints_of_the_smallest_sets_oldest_first(store: S
         written[frozenset(removed)] = path
     in_progress = written[frozenset({1, 3})].parent / ".0.75.ckpt.tmp"
     in_progress.write_bytes(b"x" * 1000)
-    assert store.trim_checkpoints(500) == 0  # 500 bytes of finished checkpoints: within
+    assert store.checkpoint_bytes() == 500  # finished ones only
+    assert store.trim_checkpoints(500) == 0  # within the limit
     assert store.trim_checkpoints(250) == 300  # none, then {3} (older), then {1}: 200 left
     left = {removed for removed, path in written.items() if path.exists()}
     assert left == {frozenset({1, 2}), frozenset({1, 3})}
     assert in_progress.exists()
     assert not written[frozenset({3})].parent.exists()  # an emptied set's folder goes too
     assert store.trim_checkpoints(0) == 200 and store.checkpoints("fp", 0, {1, 2}) == {}
+    assert store.checkpoint_bytes() == 0
 
 
 def test_checkpoints_do_not_stop_the_cache_from_reopening(store: Store) -> None:
