@@ -40,10 +40,10 @@ from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.engine import Engine, Outcome
 from glpsearch.evaluator import Evaluator
-from store import Store
-from strategies.base import Estimate, Layers, best
-from strategies.halving import halve, rungs
-from strategies.search import grow
+from glpsearch.store import Store
+from glpsearch.strategies.base import Estimate, Layers, best
+from glpsearch.strategies.halving import halve, rungs
+from glpsearch.strategies.search import grow
 
 LADDER = (0.125, 0.25, 0.5, 1.0)
 CONFIGS = ((0.5, 2), (0.25, 2), (0.25, 4), (0.125, 2), (0.125, 8))  # (min_budget, eta)

@@ -17,7 +17,7 @@ from glpsearch.data import load_task
 from glpsearch.engine import Engine
 from glpsearch.evaluator import Evaluator
 from glpsearch.parallel import JoblibRunner, Recipe
-from store import Store
+from glpsearch.store import Store
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from glpsearch import report
 from glpsearch.engine import Engine, Outcome, tally
 from glpsearch.results import atomic_write, outcome_record, steps_record
-from strategies import Layers, SearchResult, Strategy
+from glpsearch.strategies import Layers, SearchResult, Strategy
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from glpsearch.score import Score
-from store import Store
-from strategies import Estimate, Layers, SearchResult, Strategy
+from glpsearch.store import Store
+from glpsearch.strategies import Estimate, Layers, SearchResult, Strategy
 
 CLAIM_SECONDS = 120.0  # a claim outlives its owner by at most this long
 POLL_SECONDS = 0.5

@@ -27,8 +27,8 @@ from glpsearch.engine import (
     Outcome,
     TrainingProgress,
 )
-from store import canonical
-from strategies import SearchResult
+from glpsearch.store import canonical
+from glpsearch.strategies import SearchResult
 
 
 def layers_text(removed: frozenset[int]) -> str:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from glpsearch.engine import Outcome
-from strategies import SearchResult
+from glpsearch.strategies import SearchResult
 
 
 def outcome_record(outcome: Outcome) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import diskcache
 
-from store.keys import canonical
+from glpsearch.store.keys import canonical
 
 FORMAT = 1
 _MARKER = "meta/format"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from strategies.base import (
+from glpsearch.strategies.base import (
     Estimate,
     Evaluate,
     Layers,
@@ -16,14 +16,14 @@ from strategies.base import (
     Strategy,
     StrategyOptions,
 )
-from strategies.beam import Beam
-from strategies.block_influence import BlockInfluence
-from strategies.errors import BudgetExceeded
-from strategies.exhaustive import Exhaustive
-from strategies.fixed import Alternate, AlternateEven, BottomDrop, Symmetric, TopDrop
-from strategies.greedy import Greedy
-from strategies.halving import Halving
-from strategies.random_sets import RandomSets
+from glpsearch.strategies.beam import Beam
+from glpsearch.strategies.block_influence import BlockInfluence
+from glpsearch.strategies.errors import BudgetExceeded
+from glpsearch.strategies.exhaustive import Exhaustive
+from glpsearch.strategies.fixed import Alternate, AlternateEven, BottomDrop, Symmetric, TopDrop
+from glpsearch.strategies.greedy import Greedy
+from glpsearch.strategies.halving import Halving
+from glpsearch.strategies.random_sets import RandomSets
 
 REGISTRY: dict[str, Callable[[StrategyOptions], Strategy]] = {
     "greedy": Greedy,

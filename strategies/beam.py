@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, top
-from strategies.search import grow, search
+from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, top
+from glpsearch.strategies.search import grow, search
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from strategies.fixed import FixedOrder
+from glpsearch.strategies.fixed import FixedOrder
 
 
 @dataclass

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import comb
 
-from strategies.base import Evaluate, SearchResult, StrategyOptions
-from strategies.errors import BudgetExceeded
-from strategies.search import search, subsets
+from glpsearch.strategies.base import Evaluate, SearchResult, StrategyOptions
+from glpsearch.strategies.errors import BudgetExceeded
+from glpsearch.strategies.search import search, subsets
 
 
 @dataclass

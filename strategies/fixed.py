@@ -20,8 +20,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from strategies.base import Evaluate, SearchResult, StrategyOptions
-from strategies.search import search
+from glpsearch.strategies.base import Evaluate, SearchResult, StrategyOptions
+from glpsearch.strategies.search import search
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions
-from strategies.search import grow, search
+from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions
+from glpsearch.strategies.search import grow, search
 
 
 @dataclass

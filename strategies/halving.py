@@ -20,8 +20,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best, top
-from strategies.search import grow, search
+from glpsearch.strategies.base import (
+    Evaluate,
+    Layers,
+    SearchResult,
+    Step,
+    StrategyOptions,
+    best,
+    top,
+)
+from glpsearch.strategies.search import grow, search
 
 
 @dataclass

@@ -12,8 +12,8 @@ import random
 from dataclasses import dataclass, field
 from math import comb
 
-from strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions
-from strategies.search import search, subsets
+from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions
+from glpsearch.strategies.search import search, subsets
 
 
 @dataclass

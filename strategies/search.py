@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 
-from strategies.base import Evaluate, Layers, SearchResult, Step, best
+from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, best
 
 # The sets to score at a depth, given the previous step (None at depth 1).
 Propose = Callable[[int, Step | None], Sequence[Layers]]

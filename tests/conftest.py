@@ -100,7 +100,7 @@ def one_thread():
 @pytest.fixture
 def store(tmp_path: Path):
     """A fresh, empty store of this test's own."""
-    from store import Store
+    from glpsearch.store import Store
 
     with Store(tmp_path / "cache") as opened:
         yield opened

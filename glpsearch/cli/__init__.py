@@ -14,7 +14,7 @@ from glpsearch.cli.arguments import build_parser
 from glpsearch.cli.interrupt import sticky_interrupt
 from glpsearch.cli.setup import EXIT_INTERRUPTED, EXIT_USAGE
 from glpsearch.errors import UserError
-from store import StoreError
+from glpsearch.store import StoreError
 
 __all__ = ["main", "run"]
 

@@ -26,7 +26,7 @@ from glpsearch.cli.setup import (
     train_settings,
 )
 from glpsearch.errors import UserError
-from store import Store
+from glpsearch.store import Store
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -8,8 +8,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import strategies
-from glpsearch import __version__
+from glpsearch import __version__, strategies
 from glpsearch.cli.after_search import (
     run_evaluate,
     run_export,
@@ -21,7 +20,7 @@ from glpsearch.cli.after_search import (
 from glpsearch.cli.search import run_compare, run_search
 from glpsearch.cli.setup import EXIT_USAGE
 from glpsearch.config import EMBEDDED_SETTINGS, TrainSettings
-from strategies.halving import MIN_RUNG_STEPS
+from glpsearch.strategies.halving import MIN_RUNG_STEPS
 
 DESCRIPTION = "The `glpsearch` command. Bad input ends in one line on stderr and exit code 2."
 COMPARED = ("greedy", "top-drop", "bottom-drop", "block-influence")  # compare's default

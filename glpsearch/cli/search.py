@@ -13,10 +13,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-import strategies
+from glpsearch import strategies
 from glpsearch.cli.setup import EXIT_FAILED, Setup, make_engine, prepare
 from glpsearch.errors import UserError
-from store import Store
+from glpsearch.store import Store
 
 
 def run_search(args: argparse.Namespace) -> int:

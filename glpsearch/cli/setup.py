@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-import strategies
-from glpsearch import __version__
+from glpsearch import __version__, strategies
 from glpsearch.cli.interrupt import heeding
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
 from glpsearch.data import EMBEDDED_TASK, TaskData
 from glpsearch.errors import UserError
-from store import Store
-from strategies.halving import MIN_RUNG_STEPS, floor_budget
+from glpsearch.store import Store
+from glpsearch.strategies.halving import MIN_RUNG_STEPS, floor_budget
 
 if TYPE_CHECKING:  # torch loads only when a command needs it: --help stays fast
     from glpsearch.engine import Engine, Event, Runner

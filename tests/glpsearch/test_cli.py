@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from glpsearch.cli import main
-from store import Store
+from glpsearch.store import Store
 
 FAST = ["--epochs", "1", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32"]
 

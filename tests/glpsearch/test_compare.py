@@ -17,8 +17,8 @@ from glpsearch.cli import main
 from glpsearch.compare import Comparison
 from glpsearch.engine import Engine
 from glpsearch.score import Score
-from store import Store
-from strategies import make
+from glpsearch.store import Store
+from glpsearch.strategies import make
 
 FAST = ["--epochs", "1", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32"]
 SMALL = ["--train-limit", "60"]  # these tests count fine-tunes; they need not be good ones

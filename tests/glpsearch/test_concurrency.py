@@ -22,8 +22,8 @@ import glpsearch.engine
 from glpsearch.cli import main
 from glpsearch.engine import CandidateWaiting, Engine, Job
 from glpsearch.score import Score
-from store import Store
-from strategies import SearchResult, make
+from glpsearch.store import Store
+from glpsearch.strategies import SearchResult, make
 
 FINGERPRINT = "c" * 20
 

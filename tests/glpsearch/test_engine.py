@@ -9,8 +9,8 @@ import pytest
 
 from glpsearch.engine import BatchStarted, CandidateFinished, Engine
 from glpsearch.score import Score
-from store import Store
-from strategies import make
+from glpsearch.store import Store
+from glpsearch.strategies import make
 
 
 class CountingScorer:

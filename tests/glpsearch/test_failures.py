@@ -24,8 +24,8 @@ from glpsearch.cli import main
 from glpsearch.engine import Engine
 from glpsearch.results import search_record
 from glpsearch.score import CandidateFailed, Score
-from store import Store
-from strategies import make
+from glpsearch.store import Store
+from glpsearch.strategies import make
 
 # Regression (Spearman) on a tiny model: every candidate gets its own score, so a resumed
 # search's order can only match the reference if every score was kept exactly.
@@ -333,7 +333,7 @@ def pause():
 
 
 if kind == "score":
-    from store.cache import Store
+    from glpsearch.store.cache import Store
 
     put_score = Store.put_score
 
@@ -343,15 +343,15 @@ if kind == "score":
 
     Store.put_score = written
 elif kind == "decision":
-    import strategies.search
+    from glpsearch.strategies import search as strategy_search
 
-    best = strategies.search.best
+    best = strategy_search.best
 
     def deciding(scored):
         pause()
         return best(scored)
 
-    strategies.search.best = deciding
+    strategy_search.best = deciding
 elif kind == "training":
     from glpsearch.evaluator import Evaluator
 

@@ -14,8 +14,8 @@ from glpsearch.data import load_task
 from glpsearch.engine import Engine, TrainingProgress
 from glpsearch.evaluator import Evaluator
 from glpsearch.parallel import JoblibRunner, Recipe
-from store import Store
-from strategies import make
+from glpsearch.store import Store
+from glpsearch.strategies import make
 
 SETTINGS = TrainSettings(epochs=5, lr=3e-3, batch_size=8, max_length=32)
 

@@ -17,8 +17,8 @@ from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.engine import Engine
 from glpsearch.evaluator import Evaluator
-from store import Store
-from strategies import StrategyOptions, make
+from glpsearch.store import Store
+from glpsearch.strategies import StrategyOptions, make
 
 # 102 training examples in batches of 8: 13 steps an epoch, 26 in all. A quarter stops mid-epoch
 # (step 6), a half exactly at the epoch's end (step 13): both ways of stopping are continued.

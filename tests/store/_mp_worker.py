@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def write_scores(directory: str, worker: int, count: int, barrier) -> None:
-    from store.cache import Store
+    from glpsearch.store.cache import Store
 
     barrier.wait(timeout=60)  # start writing at the same moment as the other process
     with Store(directory) as store:

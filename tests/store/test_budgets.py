@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from store import Store
+from glpsearch.store import Store
 
 
 def test_a_partial_score_is_keyed_apart_from_the_full_one(store: Store) -> None:

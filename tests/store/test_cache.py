@@ -10,7 +10,7 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from store.cache import FORMAT, FingerprintSummary, Store, StoreError
+from glpsearch.store.cache import FORMAT, FingerprintSummary, Store, StoreError
 
 
 def _plain(record: dict | None) -> dict | None:

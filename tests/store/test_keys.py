@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.keys import canonical, parse_canonical
+from glpsearch.store.keys import canonical, parse_canonical
 
 
 def test_sorts_and_deduplicates() -> None:

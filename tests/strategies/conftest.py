@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
-from strategies.base import Layers
+from glpsearch.strategies.base import Layers
 
 Score = float | None
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from strategies.base import Estimate, SearchResult, Step, best
+from glpsearch.strategies.base import Estimate, SearchResult, Step, best
 
 
 def step(depth: int, chosen: set[int] | None) -> Step:

@@ -4,10 +4,10 @@ from math import comb
 
 import pytest
 
-from strategies.base import StrategyOptions, best
-from strategies.beam import Beam, top
-from strategies.exhaustive import Exhaustive
-from strategies.greedy import Greedy
+from glpsearch.strategies.base import StrategyOptions, best
+from glpsearch.strategies.beam import Beam, top
+from glpsearch.strategies.exhaustive import Exhaustive
+from glpsearch.strategies.greedy import Greedy
 
 
 def beam(width: int) -> Beam:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from strategies.base import StrategyOptions
-from strategies.block_influence import BlockInfluence
+from glpsearch.strategies.base import StrategyOptions
+from glpsearch.strategies.block_influence import BlockInfluence
 
 
 def test_removes_the_least_influential_layers_first(scripted):

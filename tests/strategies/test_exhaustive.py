@@ -5,9 +5,9 @@ from math import comb
 
 import pytest
 
-from strategies.base import StrategyOptions, best
-from strategies.errors import BudgetExceeded
-from strategies.exhaustive import Exhaustive
+from glpsearch.strategies.base import StrategyOptions, best
+from glpsearch.strategies.errors import BudgetExceeded
+from glpsearch.strategies.exhaustive import Exhaustive
 
 
 def test_scores_every_set_of_each_size_in_one_call_per_depth(scripted, rough_scores):

@@ -4,7 +4,7 @@ from math import ceil
 
 import pytest
 
-from strategies.fixed import Alternate, AlternateEven, BottomDrop, Symmetric, TopDrop
+from glpsearch.strategies.fixed import Alternate, AlternateEven, BottomDrop, Symmetric, TopDrop
 
 ORDERS = {
     (TopDrop, 12): [11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1],

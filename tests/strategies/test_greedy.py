@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from strategies.greedy import Greedy
+from glpsearch.strategies.greedy import Greedy
 
 A, B, C, D = 0, 1, 2, 3
 

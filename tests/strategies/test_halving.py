@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from strategies import StrategyOptions, make
-from strategies.base import Estimate, Layers
-from strategies.halving import MIN_RUNG_STEPS, Halving, floor_budget, rungs
+from glpsearch.strategies import StrategyOptions, make
+from glpsearch.strategies.base import Estimate, Layers
+from glpsearch.strategies.halving import MIN_RUNG_STEPS, Halving, floor_budget, rungs
 
 Score = float | None
 

@@ -4,8 +4,8 @@ from math import comb
 
 import pytest
 
-from strategies.base import StrategyOptions, best
-from strategies.random_sets import RandomSets
+from glpsearch.strategies.base import StrategyOptions, best
+from glpsearch.strategies.random_sets import RandomSets
 
 
 def run(scripted, scores, n_layers: int, remove: int, **options):

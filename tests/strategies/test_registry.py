@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from strategies import REGISTRY, StrategyOptions, make
+from glpsearch.strategies import REGISTRY, StrategyOptions, make
 
 NAMES = [
     "greedy", "greedy-halving", "beam", "random", "exhaustive", "top-drop", "bottom-drop",
