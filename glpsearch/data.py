@@ -86,9 +86,11 @@ class GlueTask:
     metric: str
     labels: tuple[str, ...] | None  # None: regression
     dev_file: str = "dev.tsv"
+    dev_split: str = "validation"  # the hub's name for the dev set
     header: tuple[str, ...] | None = None  # for TSVs without a header row (CoLA)
 
 
+GLUE_HUB = "nyu-mll/glue"  # the dataset on the Hub; each task is a config of it
 GLUE: dict[str, GlueTask] = {
     "cola": GlueTask(
         "CoLA",
@@ -122,6 +124,7 @@ GLUE: dict[str, GlueTask] = {
         "accuracy",
         ("contradiction", "entailment", "neutral"),
         dev_file="dev_matched.tsv",
+        dev_split="validation_matched",
     ),
     "qnli": GlueTask(
         "QNLI",
@@ -234,7 +237,7 @@ def _glue_hub(name: str, spec: DataSpec) -> TaskData:
 
     task = GLUE[name]
     try:
-        loaded = datasets.load_dataset("nyu-mll/glue", name)
+        loaded = datasets.load_dataset(GLUE_HUB, name)
     except Exception as exc:  # offline, or the hub refused: the user can point at a folder
         raise UserError(
             f"cannot load GLUE {name} from the hub ({_first_line(exc)}); "
@@ -251,16 +254,15 @@ def _glue_hub(name: str, spec: DataSpec) -> TaskData:
             out.append({**row, "label": label})
         return out
 
-    dev_split = "validation_matched" if name == "mnli" else "validation"
     return _build(
         name,
         rows(loaded["train"]),
-        rows(loaded[dev_split]),
+        rows(loaded[task.dev_split]),
         task.hub_columns,
         "label",
         _names(task),
         task.metric,
-        f"hub:nyu-mll/glue/{name}",
+        f"hub:{GLUE_HUB}/{name}",
         spec,
         spec.train_limit,
     )

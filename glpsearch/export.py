@@ -4,7 +4,9 @@ The folder loads with plain transformers (AutoModelForSequenceClassification, Au
 no glpsearch needed: the config's num_hidden_layers is the kept count, the weights are the kept
 layers' only, and id2label names the task's labels. README.md (the model card) and
 glpsearch.json say the same facts for people and for programs: what was removed, chosen how,
-how well it scores and how fast it runs.
+how well it scores and how fast it runs. The card's metadata, written with huggingface_hub's
+ModelCardData, is what the Hub reads: the base model it links to, the dataset, the license and
+the scores (model-index).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from glpsearch import __version__, speed
+from glpsearch import __version__, models, speed
+from glpsearch.data import GLUE, GLUE_HUB, TaskData
 from glpsearch.errors import UserError
 from glpsearch.evaluator import Evaluator, Progress
 from glpsearch.outdir import OutDir
@@ -22,6 +25,15 @@ from glpsearch.progress import score_text
 from glpsearch.results import atomic_write
 
 FACTS = "glpsearch.json"
+TAGS = ["pruning", "layer-pruning", "glpsearch"]
+# glpsearch's metric names as the Hub (and the evaluate library) name them
+HUB_METRICS = {
+    "accuracy": "accuracy",
+    "f1": "f1",
+    "matthews": "matthews_correlation",
+    "spearman": "spearmanr",
+    "pearson": "pearsonr",
+}
 
 
 @dataclass(frozen=True)
@@ -46,12 +58,14 @@ def export(
     out: Path,
     folder: OutDir | None = None,
     progress: Progress | None = None,
+    repo: str | None = None,
 ) -> list[Path]:
     """Build (and with plan.finetune, fine-tune) the pruned model and write it to `out`.
 
     To fine-tune as the paper does after pruning, give an evaluator of `task.final()`: all
     training data, the held-out part included. `folder` (the search's out folder) adds its
     scores and speed to the card; without speed.json, speed is measured here, CPU, batch 1.
+    `repo`, the Hub repo the folder is for, is the name the card's usage snippet loads.
     """
     check_target(out)
     _check_layers(plan.removed, evaluator.n_layers)
@@ -63,7 +77,7 @@ def export(
     if names is not None:
         model.config.id2label = dict(enumerate(names))
         model.config.label2id = {name: i for i, name in enumerate(names)}
-    facts = _facts(evaluator, plan, folder)
+    facts = _facts(evaluator, plan, folder, repo)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glpsearch-export-") as staging:
         # transformers writes in place; each file then goes in whole, so none is ever half there
@@ -88,7 +102,7 @@ def _check_layers(removed: tuple[int, ...], n_layers: int) -> None:
         raise UserError(f"cannot remove all {n_layers} layers; keep at least one")
 
 
-def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None) -> dict:
+def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None, repo: str | None) -> dict:
     """glpsearch.json: everything the card says, for programs."""
     task, key = evaluator.task, tuple(sorted(plan.removed))
     searched = None if folder is None else folder.find(key)
@@ -124,7 +138,44 @@ def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None) -> dic
             else {"pruned": _dev(folder, key), "unpruned": _dev(folder, ())},
         },
         "speed": _speed(evaluator, folder, key),
+        "hub": _hub(evaluator, repo),
     }
+
+
+def _hub(evaluator: Evaluator, repo: str | None) -> dict:
+    """What the Hub links and shows: the base model's id and license, the task's dataset."""
+    task = evaluator.task
+    glue = _glue(task)
+    return {
+        "repo": repo,
+        "base_model": models.hub_id(evaluator.model_name, evaluator.model_dir),
+        "license": _license(evaluator.model_dir),
+        "dataset": None if glue is None else GLUE_HUB,
+        "dataset_config": None if glue is None else task.name,
+        "dataset_name": task.name if glue is None else f"GLUE {GLUE[task.name].folder}",
+        "dev_split": None if glue is None else GLUE[task.name].dev_split,
+    }
+
+
+def _glue(task: TaskData) -> str | None:
+    """The GLUE task's name when the data is GLUE's (from the hub or its download), else None."""
+    is_glue = task.name in GLUE and task.source.startswith(("hub:", "glue-folder:"))
+    return task.name if is_glue else None
+
+
+def _license(model_dir: Path) -> dict | None:
+    """The base model's license, from its own card's front matter, when the folder has one."""
+    from huggingface_hub import ModelCard
+
+    readme = model_dir / "README.md"
+    if not readme.is_file():
+        return None
+    try:
+        data = ModelCard.load(readme, ignore_metadata_errors=True).data
+    except Exception:  # someone else's file: a broken card only means no license is carried
+        return None
+    found = {k: getattr(data, k, None) for k in ("license", "license_name", "license_link")}
+    return {k: v for k, v in found.items() if isinstance(v, str)} if found["license"] else None
 
 
 def _dev(folder: OutDir, key: tuple[int, ...]) -> dict | None:
@@ -157,7 +208,63 @@ def _speed(evaluator: Evaluator, folder: OutDir | None, key: tuple[int, ...]) ->
 
 # -- the model card ---------------------------------------------------------------------------
 def card(facts: dict, out: Path) -> str:
-    """README.md: the facts of glpsearch.json as a model card."""
+    """README.md: the facts of glpsearch.json as a model card, its metadata for the Hub."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    hub = facts["hub"]
+    where = hub["repo"] or str(out)
+    results = _eval_results(facts)
+    data = ModelCardData(
+        base_model=hub["base_model"],
+        datasets=None if hub["dataset"] is None else [hub["dataset"]],
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=TAGS,
+        **(hub["license"] or {}),
+        model_name=(hub["repo"] or out.resolve().name).split("/")[-1] if results else None,
+        eval_results=results or None,
+    )
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(facts, where)}"))
+
+
+def _eval_results(facts: dict) -> list:
+    """The pruned set's scores as model-index entries: held-out (search) and dev (evaluate)."""
+    from huggingface_hub import EvalResult
+
+    hub, metric, scores = facts["hub"], facts["metric"], facts["scores"]
+    common = {
+        "task_type": "text-classification",
+        "dataset_type": hub["dataset"] or facts["task"],
+        "dataset_name": hub["dataset_name"],
+        "dataset_config": hub["dataset_config"],
+        "metric_type": HUB_METRICS.get(metric, metric),
+    }
+    results = []
+    heldout, dev = scores["heldout"], scores["dev"]
+    if heldout is not None and heldout["pruned"] is not None:
+        results.append(
+            EvalResult(
+                **common,
+                dataset_split="train",
+                metric_value=heldout["pruned"],
+                metric_name=f"held-out {metric} (search: part of train, set aside)",
+            )
+        )
+    if dev is not None and dev["pruned"] is not None:
+        seeds = len(dev["pruned"]["scores"])
+        results.append(
+            EvalResult(
+                **common,
+                dataset_split=hub["dev_split"],
+                metric_value=dev["pruned"]["mean"],
+                metric_name=f"dev {metric} (mean over {seeds} fine-tuning seeds)",
+            )
+        )
+    return results
+
+
+def _body(facts: dict, where: str) -> str:
+    """The card's text for people: what was removed, how well it scores, how fast it runs."""
     layers, metric = facts["layers"], facts["metric"]
     removed = ", ".join(map(str, layers["removed"])) or "none"
     trained = facts["finetuned"]
@@ -198,8 +305,8 @@ def card(facts: dict, out: Path) -> str:
         "```python",
         "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
         "",
-        f'model = AutoModelForSequenceClassification.from_pretrained("{out}")',
-        f'tokenizer = AutoTokenizer.from_pretrained("{out}")',
+        f'model = AutoModelForSequenceClassification.from_pretrained("{where}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{where}")',
         "```",
         "",
     ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from glpsearch.errors import UserError
 
 EMBEDDED_MODEL = "all-MiniLM-L6-v2"
+EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # where the embedded copy comes from
 _SKIPPED = {".md", ".gitattributes", ".txt.lock", ".lock"}
 
 
@@ -40,6 +42,36 @@ def resolve(model: str | None) -> Path:
             f"model {model!r} is not a local folder and could not be fetched from the hub "
             f"({reason}); pass a folder with --model"
         ) from None
+
+
+def hub_id(model: str | None, folder: Path) -> str | None:
+    """The base model's Hub id, so an export's card links to it: the embedded default's, the id it
+    was fetched by, or the origin a local folder's config names, when that is a Hub id."""
+    if model is None or model == EMBEDDED_MODEL:
+        return EMBEDDED_HUB_ID
+    if not Path(model).expanduser().exists():
+        return model  # resolve() took it from the hub
+    try:
+        named = json.loads((folder / "config.json").read_text()).get("_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return named if _looks_like_hub_id(named) else None
+
+
+def _looks_like_hub_id(name: object) -> bool:
+    """namespace/name by the Hub's rules, and not a path on this machine."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not isinstance(name, str) or name.count("/") != 1 or name.startswith((".", "/", "~")):
+        return False
+    if Path(name).expanduser().exists():
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 def digest(folder: Path) -> str:

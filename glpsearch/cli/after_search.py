@@ -86,6 +86,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True, quiet=args.quiet)
     check_target(args.out)
+    if args.push_to_hub is not None:
+        from glpsearch.push import check_repo
+
+        check_repo(args.push_to_hub)
+    elif args.private:
+        raise UserError("--private goes with --push-to-hub REPO")
     folder = read_from(args.from_dir)
     if args.remove is not None:
         if args.strategy is not None:
@@ -110,6 +116,7 @@ def run_export(args: argparse.Namespace) -> int:
             args.out,
             folder,
             lambda step, total: status.update(f"fine-tuning: step {step} of {total}"),
+            args.push_to_hub,
         )
     out = Console(quiet=args.quiet)
     removed = " ".join(map(str, plan.removed)) or "none"
@@ -119,6 +126,12 @@ def run_export(args: argparse.Namespace) -> int:
         f"{'fine-tuned' if plan.finetune else 'not fine-tuned'}) to {args.out}"
     )
     out.print("wrote " + ", ".join(p.name for p in written))
+    if args.push_to_hub is not None:
+        from glpsearch.push import push_to_hub
+
+        with console.status(f"uploading to {args.push_to_hub}"):
+            url = push_to_hub(args.out, args.push_to_hub, args.private)
+        out.print(f"pushed to {url}")
     return 0
 
 

@@ -144,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
         "fine-tuning (default: 0)",
     )  # fmt: skip
     export.add_argument("--out", type=Path, required=True, help="the folder to write")
+    hub = export.add_argument_group("the Hugging Face Hub")
+    hub.add_argument(
+        "--push-to-hub",
+        metavar="REPO",
+        help="then upload the folder to this model repo (namespace/name; created if missing); "
+        "needs a token: `hf auth login` or HF_TOKEN",
+    )
+    hub.add_argument(
+        "--private", action="store_true", help="create the repo private (with --push-to-hub)"
+    )
     export.add_argument("--quiet", action="store_true", help="no progress")
 
     speed = commands.add_parser(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
@@ -20,6 +21,7 @@ from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.evaluator import Evaluator
 from glpsearch.export import ExportPlan, export
+from glpsearch.export import card as model_card
 
 TEXTS = ["the film was great", "a dull and boring plot , really", "superb"]
 # Runs in a fresh interpreter where importing glpsearch fails, as on a machine without it.
@@ -129,19 +131,26 @@ def test_finetune_trains_on_all_training_data_and_reloads(
     )
 
 
-def test_the_card_has_the_searchs_scores_dev_scores_and_speed(timed_out, tmp_path):
+def evaluated(timed_out: Path, tmp_path: Path) -> Path:
+    """A copy of the timed search with an evaluate.json: dev means 0.9 unpruned, 0.85 at -1."""
     folder = tmp_path / "folder"
     shutil.copytree(timed_out, folder)
-    search = json.loads((folder / "search.json").read_text())
-    first, second = search["order"]
-    evaluated = [
-        {"strategy": "greedy", "depth": depth, "removed": search["order"][:depth],
+    order = json.loads((folder / "search.json").read_text())["order"]
+    results = [
+        {"strategy": "greedy", "depth": depth, "removed": order[:depth],
          "scores": [mean - 0.01, mean + 0.01], "mean": mean, "std": 0.0141, "failures": []}
         for depth, mean in ((0, 0.9), (1, 0.85))
     ]  # fmt: skip
     (folder / "evaluate.json").write_text(
-        json.dumps({"command": "evaluate", "seeds": [0, 1], "results": evaluated})
+        json.dumps({"command": "evaluate", "seeds": [0, 1], "results": results})
     )
+    return folder
+
+
+def test_the_card_has_the_searchs_scores_dev_scores_and_speed(timed_out, tmp_path):
+    folder = evaluated(timed_out, tmp_path)
+    search = json.loads((folder / "search.json").read_text())
+    first, second = search["order"]
     out = tmp_path / "model"
     assert main(export_args(out, "--from", str(folder), "--layers-removed", "1")) == 0
     card = (out / "README.md").read_text()
@@ -170,6 +179,81 @@ def test_the_card_has_the_searchs_scores_dev_scores_and_speed(timed_out, tmp_pat
     assert "the classification head is untrained" in card
     assert f'from_pretrained("{out}")' in card
     assert second not in facts["layers"]["removed"]
+
+
+def test_the_card_parses_with_model_card_load_and_carries_the_scores_for_the_hub(
+    timed_out, tmp_path
+):
+    folder = evaluated(timed_out, tmp_path)
+    out = tmp_path / "minilm-3"
+    assert main(export_args(out, "--from", str(folder), "--layers-removed", "1")) == 0
+    card = ModelCard.load(out / "README.md")
+    data = card.data.to_dict()
+    heldout = json.loads((folder / "search.json").read_text())["steps"][0]["score"]
+
+    assert data["pipeline_tag"] == "text-classification" and data["library_name"] == "transformers"
+    assert {"pruning", "layer-pruning", "glpsearch"} <= set(data["tags"])
+    # a local folder whose config names no hub origin, a local task file: nothing to link to
+    assert "base_model" not in data and "datasets" not in data and "license" not in data
+    assert data["model-index"][0]["name"] == "minilm-3"
+    results = [
+        (r.task_type, r.dataset_type, r.dataset_split, r.metric_type, r.metric_value)
+        for r in card.data.eval_results
+    ]
+    assert results == [
+        ("text-classification", "sentiment", "train", "accuracy", heldout),
+        ("text-classification", "sentiment", None, "accuracy", 0.85),
+    ]
+    assert "mean over 2 fine-tuning seeds" in card.data.eval_results[1].metric_name
+    assert "| kept layers | 3 |" in card.text and f'from_pretrained("{out}")' in card.text
+    assert "## Scores" in card.text and "## Speed" in card.text  # the body for people stays
+
+
+def test_the_card_links_the_base_model_and_carries_its_license(tiny_model, task_file, tmp_path):
+    base = tmp_path / "bert-tiny"
+    shutil.copytree(tiny_model, base)
+    config = json.loads((base / "config.json").read_text())
+    config["_name_or_path"] = "google/bert_uncased_L-2_H-128_A-2"  # its origin on the hub
+    (base / "config.json").write_text(json.dumps(config))
+    (base / "README.md").write_text("---\nlicense: apache-2.0\nlanguage: en\n---\n# tiny\n")
+    out = tmp_path / "model"
+    args = export_args(out, "--model", str(base), "--train", str(task_file), "--remove", "1")
+    assert main(args) == 0
+    data = ModelCard.load(out / "README.md").data
+    assert data.base_model == "google/bert_uncased_L-2_H-128_A-2"
+    assert data.license == "apache-2.0"
+    assert data.eval_results is None  # no search, no scores
+    facts = json.loads((out / "glpsearch.json").read_text())
+    assert facts["hub"]["base_model"] == data.base_model
+
+
+def test_a_glue_task_names_its_hub_dataset_and_split(tiny_model, task_file, tmp_path):
+    glue = tmp_path / "SST-2"
+    glue.mkdir()
+    with task_file.open() as handle:
+        rows = [line.strip().split(",") for line in handle][1:]
+    for name in ("train.tsv", "dev.tsv"):
+        (glue / name).write_text(
+            "sentence\tlabel\n" + "".join(f"{t}\t{int(y == 'pos')}\n" for t, y in rows)
+        )
+    out = tmp_path / "model"
+    args = export_args(out, "--model", str(tiny_model), "--task", str(glue), "--remove", "1")
+    assert main(args) == 0
+    assert ModelCard.load(out / "README.md").data.datasets == ["nyu-mll/glue"]
+    facts = json.loads((out / "glpsearch.json").read_text())
+    assert facts["hub"]["dataset_config"] == "sst2"
+    # with scores (as a search and evaluate would give), they are GLUE SST-2's on the Hub
+    facts["scores"] = {
+        "heldout": {"pruned": 0.8, "unpruned": 0.82},
+        "dev": {"pruned": {"mean": 0.79, "std": 0.01, "scores": [0.78, 0.8]}, "unpruned": None},
+    }
+    results = ModelCard(model_card(facts, out)).data.eval_results
+    found = [(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_value) for r in results]
+    assert found == [
+        ("nyu-mll/glue", "sst2", "train", 0.8),
+        ("nyu-mll/glue", "sst2", "validation", 0.79),
+    ]
+    assert {r.dataset_name for r in results} == {"GLUE SST-2"}
 
 
 def test_a_set_given_by_hand_needs_no_search_and_measures_its_speed(
