@@ -228,8 +228,14 @@ def card(facts: dict, out: Path) -> str:
 
 
 def _eval_results(facts: dict) -> list:
-    """The pruned set's scores as model-index entries: held-out (search) and dev (evaluate)."""
+    """The pruned set's scores as model-index entries: held-out (search) and dev (evaluate).
+
+    Only for a fine-tuned export: the Hub shows model-index scores as this checkpoint's own, and
+    an untrained classification head scores nothing like the fine-tuned set did."""
     from huggingface_hub import EvalResult
+
+    if facts["finetuned"] is None:
+        return []
 
     hub, metric, scores = facts["hub"], facts["metric"], facts["scores"]
     common = {

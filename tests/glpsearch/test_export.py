@@ -195,7 +195,12 @@ def test_the_card_parses_with_model_card_load_and_carries_the_scores_for_the_hub
     assert {"pruning", "layer-pruning", "glpsearch"} <= set(data["tags"])
     # a local folder whose config names no hub origin, a local task file: nothing to link to
     assert "base_model" not in data and "datasets" not in data and "license" not in data
-    assert data["model-index"][0]["name"] == "minilm-3"
+    # untrained: the Hub would show the fine-tuned set's scores as this checkpoint's own
+    assert "model-index" not in data and card.data.eval_results is None
+    facts = json.loads((out / "glpsearch.json").read_text())
+    facts["finetuned"] = {"examples": 120, "seed": 0, "settings": {"epochs": 1, "lr": 3e-3}}
+    card = ModelCard(model_card(facts, out))
+    assert card.data.to_dict()["model-index"][0]["name"] == "minilm-3"
     results = [
         (r.task_type, r.dataset_type, r.dataset_split, r.metric_type, r.metric_value)
         for r in card.data.eval_results
@@ -243,6 +248,7 @@ def test_a_glue_task_names_its_hub_dataset_and_split(tiny_model, task_file, tmp_
     facts = json.loads((out / "glpsearch.json").read_text())
     assert facts["hub"]["dataset_config"] == "sst2"
     # with scores (as a search and evaluate would give), they are GLUE SST-2's on the Hub
+    facts["finetuned"] = {"examples": 120, "seed": 0, "settings": {"epochs": 1, "lr": 3e-3}}
     facts["scores"] = {
         "heldout": {"pruned": 0.8, "unpruned": 0.82},
         "dev": {"pruned": {"mean": 0.79, "std": 0.01, "scores": [0.78, 0.8]}, "unpruned": None},
