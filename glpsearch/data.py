@@ -385,8 +385,8 @@ def _build(
         only = label_names[train.labels[indices[0]]] if indices else "none"
         after = f" after --train-limit {limit}" if limited else ""
         raise UserError(
-            f"the training data of {name} has one class ({only}){after}; a classifier needs "
-            "two" + (": raise --train-limit" if limited else "")
+            f"the labels of {name} have only one class ({only}){after}; a classifier needs two"
+            + (": raise --train-limit" if limited else "")
         )
     if len(indices) < 20:
         raise UserError(f"{name} has {len(indices)} training examples; at least 20 are needed")

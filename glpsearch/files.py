@@ -48,7 +48,7 @@ def read_file(path: Path, header: bool = True, quoting: str | None = None) -> li
         return read(path, "json")
     sep = "\t" if kind == ".tsv" else ","
     _check_exists(path)
-    chosen = quoting or decide_quoting(path, sep)
+    chosen = quoting or decide_quoting(path, sep, header)
     options: dict[str, Any] = {"sep": sep}
     if chosen == "none":
         options["quoting"] = csv.QUOTE_NONE
@@ -57,7 +57,7 @@ def read_file(path: Path, header: bool = True, quoting: str | None = None) -> li
     return read(path, "csv", **options)
 
 
-def decide_quoting(path: Path, sep: str) -> str:
+def decide_quoting(path: Path, sep: str, header: bool = True) -> str:
     """ "none" or "csv": the reading under which every record is as wide as the first; "csv"
     (the usual CSV rules) where both hold with the same rows or neither holds (its error then
     says what is wrong). Both holding with different row counts: one line naming --quoting."""
@@ -72,9 +72,10 @@ def decide_quoting(path: Path, sep: str) -> str:
     plain = _records(text, sep, csv.QUOTE_NONE)
     quoted = _records(text, sep, csv.QUOTE_MINIMAL)
     if plain is not None and quoted is not None and len(plain) != len(quoted):
+        skip = 1 if header else 0
         raise UserError(
-            f"{path}: its double quotes can be read two ways, as text ({len(plain)} rows) or as "
-            f"CSV quoting ({len(quoted)} rows); choose with --quoting none or --quoting csv"
+            f"{path}: its double quotes read two ways, as text ({len(plain) - skip} rows) or as "
+            f"CSV quoting ({len(quoted) - skip} rows); choose with --quoting none or --quoting csv"
         )
     return "none" if plain is not None and quoted is None else "csv"
 
@@ -124,5 +125,6 @@ def read(path: Path, builder: str, **options: Any) -> list[dict]:
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    """The error's message as one line (its lines joined), at most 300 characters."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return (text or type(exc).__name__)[:300]
