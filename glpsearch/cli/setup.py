@@ -186,8 +186,9 @@ class Setup:
         task, evaluator = self.task, self.evaluator
         return (
             f"remove {self.remove} of {evaluator.n_layers} layers of {evaluator.model_name} on "
-            f"{task.name} ({len(task.train)} train / {len(task.heldout)} held-out, "
-            f"{task.metric}); cache {self.cache} [dim]fingerprint {evaluator.fingerprint}[/]"
+            f"{task.name} ({classes(task.label_names)}; {len(task.train)} train / "
+            f"{len(task.heldout)} held-out, {task.metric}); cache {self.cache} "
+            f"[dim]fingerprint {evaluator.fingerprint}[/]"
         )
 
     def header(self, args: argparse.Namespace, **command: object) -> dict:
@@ -202,6 +203,7 @@ class Setup:
             "source": task.source,
             "data": _spec_record(self.data),
             "metric": task.metric,
+            "labels": task.label_names,
             "n_layers": evaluator.n_layers,
             "remove": self.remove,
             "seed": args.seed,
@@ -217,6 +219,14 @@ class Setup:
             "cache": str(self.cache),
             **({} if self.influence is None else {"block_influence": self.influence}),
         }
+
+
+def classes(names: list[str] | None, most: int = 6) -> str:
+    """The task's class names as a table shows them, e.g. `classes neg, pos`."""
+    if names is None:
+        return "a score"
+    shown = ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+    return f"classes {shown}"
 
 
 def prepare(args: argparse.Namespace, console: Console, names: Sequence[str]) -> Setup:
