@@ -39,9 +39,9 @@ def open_dataset(name: str, config: str | None = None) -> Any:
     except Exception as exc:  # offline, unknown name, a config to choose: datasets says which
         while exc.__cause__ is not None and not str(exc).strip():
             exc = exc.__cause__
-        hint = (
-            "" if path.is_dir() else "; offline, save it once with save_to_disk and pass the folder"
-        )
+        hint = ""
+        if not path.is_dir() and not isinstance(exc, ValueError):  # not found, or offline
+            hint = "; to work offline, save it once with save_to_disk and pass the folder"
         raise UserError(f"cannot load dataset {name!r}: {first_line(exc)}{hint}") from None
 
 
