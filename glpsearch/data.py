@@ -108,9 +108,11 @@ def load_task(spec: DataSpec) -> TaskData:
             name, where = f"{name}/{config}", f"{where}/{config}"
         return _from_dataset(dataset, spec, name, f"dataset:{where}")
     task = spec.task or EMBEDDED_TASK
+    path = Path(task).expanduser()
+    if (task == EMBEDDED_TASK or path.is_dir()) and (spec.train_split or spec.validation_split):
+        raise UserError("--train-split and --validation-split go with --dataset or a GLUE name")
     if task == EMBEDDED_TASK:
         return _embedded(spec)
-    path = Path(task).expanduser()
     if path.is_dir():
         return _glue_folder(path, spec)
     if task.lower() in GLUE:

@@ -407,6 +407,12 @@ def test_glue_test_split_has_no_labels(fake_hub: dict) -> None:
     assert "rte dev" in message
 
 
+def test_split_flags_without_a_dataset_are_refused(tmp_path: Path) -> None:
+    folder = str(_rte_folder(tmp_path))
+    _expect_error(DataSpec(task=folder, train_split="dev"), "go with --dataset or a GLUE name")
+    _expect_error(DataSpec(validation_split="test"), "go with --dataset or a GLUE name")
+
+
 def test_glue_mnli_mismatched_dev(fake_hub: dict) -> None:
     data = load_task(DataSpec(task="mnli", validation_split="validation_mismatched"))
     assert data.validation is not None
