@@ -21,7 +21,7 @@ from typing import Any
 from glpsearch import files, glue, hub
 from glpsearch.config import DataSpec
 from glpsearch.errors import UserError
-from glpsearch.glue import GLUE
+from glpsearch.glue import GLUE, GLUE_HUB
 from glpsearch.labels import INFERRED, REGRESSION, Labels, class_names, read_label
 
 EMBEDDED_TASK = "rotten-tomatoes"
@@ -100,7 +100,7 @@ def load_task(spec: DataSpec) -> TaskData:
         dataset = hub.open_dataset(spec.dataset, spec.dataset_config)
         config = spec.dataset_config
         if glue.is_glue_hub(spec.dataset) and config in GLUE:
-            return _from_dataset(dataset, spec, config, f"hub:{glue.HUB_NAME}/{config}", config)
+            return _from_dataset(dataset, spec, config, f"hub:{GLUE_HUB}/{config}", config)
         path = Path(spec.dataset).expanduser()
         where = str(path.resolve()) if path.exists() else spec.dataset
         name = path.resolve().name if path.exists() else spec.dataset.rsplit("/", 1)[-1]
@@ -118,12 +118,12 @@ def load_task(spec: DataSpec) -> TaskData:
     if task.lower() in GLUE:
         name = task.lower()
         try:
-            dataset = hub.open_dataset(glue.HUB_NAME, name)
+            dataset = hub.open_dataset(GLUE_HUB, name)
         except UserError as exc:  # offline, or the hub refused: the user can point at a folder
             raise UserError(
                 f"{exc}; or download GLUE and pass --task path/to/{GLUE[name].folder}"
             ) from None
-        return _from_dataset(dataset, spec, name, f"hub:{glue.HUB_NAME}/{name}", name)
+        return _from_dataset(dataset, spec, name, f"hub:{GLUE_HUB}/{name}", name)
     known = ", ".join([EMBEDDED_TASK, *GLUE])
     raise UserError(
         f"unknown task {task!r}: use one of {known}, a GLUE folder, --dataset NAME (any "

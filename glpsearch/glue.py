@@ -15,7 +15,7 @@ from pathlib import Path
 
 from glpsearch.errors import UserError
 
-HUB_NAME = "nyu-mll/glue"
+GLUE_HUB = "nyu-mll/glue"  # the dataset on the Hub; each task is a config of it
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ _FOLDERS = {task.folder.lower().replace("-", ""): name for name, task in GLUE.it
 
 
 def is_glue_hub(dataset: str | None) -> bool:
-    return dataset is not None and dataset.lower() in ("glue", HUB_NAME)
+    return dataset is not None and dataset.lower() in ("glue", GLUE_HUB)
 
 
 def task_of_folder(path: Path) -> str:
