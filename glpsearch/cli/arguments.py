@@ -302,15 +302,50 @@ def _task_arguments(parser: argparse.ArgumentParser) -> None:
         "--task",
         help="rotten-tomatoes (embedded, default), a GLUE task name (hub) or GLUE folder path",
     )
+    what.add_argument(
+        "--dataset",
+        metavar="NAME_OR_PATH",
+        help="any dataset `datasets` opens: a hub name (imdb), a save_to_disk folder, or a "
+        "folder of data files",
+    )
+    what.add_argument("--dataset-config", metavar="C", help="the dataset's config, e.g. sentiment")
+    what.add_argument(
+        "--train-split", metavar="S", help="the dataset's split to train on (default: train)"
+    )
+    what.add_argument(
+        "--validation-split",
+        metavar="S",
+        help="its dev split, for final evaluation only (default: validation or dev, if any)",
+    )
     what.add_argument("--train", type=Path, help="training file (.csv, .tsv, .json, .jsonl)")
     what.add_argument("--validation", type=Path, help="dev file, for final evaluation only")
     what.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        default=None,
+        help="the CSV/TSV files have no header row: give --text-column and --label-column as "
+        "0-based positions, e.g. --text-column 3,4 --label-column 0",
+    )
+    what.add_argument(
+        "--quoting",
+        choices=("none", "csv"),
+        help="double quotes in CSV/TSV files: none (text, as in GLUE's files) or csv (quoted "
+        "fields, which may span lines) (default: the reading under which every row holds)",
+    )
+    what.add_argument(
         "--text-column",
         dest="text_columns",
-        help="text column, or two separated by a comma for sentence pairs (default: text)",
+        help="text column, or two separated by a comma for sentence pairs (default: text, "
+        "sentence, or a known pair)",
     )
     what.add_argument("--label-column", help="label column (default: label)")
-    what.add_argument("--regression", action="store_true", help="numeric labels (Spearman)")
+    what.add_argument(
+        "--regression",
+        action=argparse.BooleanOptionalAction,
+        help="numeric labels are a score (Spearman); --no-regression: each number is a class "
+        "(default: a dataset's float column is a score, numbers in files are refused)",
+    )
     what.add_argument(
         "--train-limit",
         type=_number(int, 0),

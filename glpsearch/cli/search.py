@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from glpsearch import strategies
-from glpsearch.cli.setup import EXIT_FAILED, Setup, make_engine, prepare
+from glpsearch.cli.setup import EXIT_FAILED, Setup, classes, make_engine, prepare
 from glpsearch.errors import UserError
 from glpsearch.store import Store
 
@@ -39,7 +39,9 @@ def run_search(args: argparse.Namespace) -> int:
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
     written = write_search(args.out, record)
     out = Console(quiet=args.quiet)
-    out.print(steps_table(result, baseline, engine.outcomes))
+    steps = steps_table(result, baseline, engine.outcomes)
+    steps.title = f"{steps.title}: {setup.task.name}, {classes(setup.task.label_names)}"
+    out.print(steps)
     out.print(totals(record))
     if result.order:
         out.print(f"removal order: {' '.join(map(str, result.order))}")

@@ -49,33 +49,38 @@ def train_settings(args: argparse.Namespace, base: TrainSettings | None = None) 
     if args.warmup_ratio is not None and args.warmup_ratio > 1:
         raise UserError("--warmup-ratio must be between 0 and 1")
     if base is None:
-        embedded = args.task in (None, EMBEDDED_TASK) and not args.train
+        embedded = args.task in (None, EMBEDDED_TASK) and not args.train and not args.dataset
         base = EMBEDDED_SETTINGS if embedded else TrainSettings()
     given = {f.name: getattr(args, f.name, None) for f in fields(TrainSettings)}
     return replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 def data_spec(args: argparse.Namespace, base: DataSpec | None = None) -> DataSpec:
-    """The task options given; with `base` (a --from record's task) and neither --task nor
-    --train, that task with the options given on top."""
+    """The task options given; with `base` (a --from record's task) and none of --task,
+    --dataset, --train, that task with the options given on top."""
     columns = None
-    if args.text_columns:
-        columns = tuple(c.strip() for c in args.text_columns.split(",") if c.strip())
-    spec = DataSpec(
-        task=args.task,
-        train=args.train,
-        validation=args.validation,
-        text_columns=columns,
-        label_column=args.label_column,
-        regression=args.regression,
-        train_limit=args.train_limit,
-    )
-    if base is not None and args.task is None and args.train is None:
-        given = {f.name: getattr(spec, f.name) for f in fields(DataSpec)}
-        spec = replace(base, **{k: v for k, v in given.items() if v not in (None, False)})
-    if spec.validation is not None and spec.train is None:
-        raise UserError("--validation goes with --train")
-    return spec
+    if args.text_columns is not None:
+        columns = tuple(c.strip() for c in args.text_columns.split(","))
+    given = {
+        "task": args.task,
+        "dataset": getattr(args, "dataset", None),
+        "dataset_config": getattr(args, "dataset_config", None),
+        "train_split": getattr(args, "train_split", None),
+        "validation_split": getattr(args, "validation_split", None),
+        "train": args.train,
+        "validation": args.validation,
+        "text_columns": columns,
+        "label_column": args.label_column,
+        "regression": args.regression,
+        "train_limit": args.train_limit,
+        "header": getattr(args, "header", None),
+        "quoting": getattr(args, "quoting", None),
+    }
+    given = {name: value for name, value in given.items() if value is not None}
+    where = {"task", "dataset", "train"}
+    if base is not None and not where & set(given):
+        return replace(base, **given)
+    return DataSpec(**given)
 
 
 def resolve_device(name: str) -> str:
@@ -181,8 +186,9 @@ class Setup:
         task, evaluator = self.task, self.evaluator
         return (
             f"remove {self.remove} of {evaluator.n_layers} layers of {evaluator.model_name} on "
-            f"{task.name} ({len(task.train)} train / {len(task.heldout)} held-out, "
-            f"{task.metric}); cache {self.cache} [dim]fingerprint {evaluator.fingerprint}[/]"
+            f"{task.name} ({classes(task.label_names)}; {len(task.train)} train / "
+            f"{len(task.heldout)} held-out, {task.metric}); cache {self.cache} "
+            f"[dim]fingerprint {evaluator.fingerprint}[/]"
         )
 
     def header(self, args: argparse.Namespace, **command: object) -> dict:
@@ -197,6 +203,7 @@ class Setup:
             "source": task.source,
             "data": _spec_record(self.data),
             "metric": task.metric,
+            "labels": task.label_names,
             "n_layers": evaluator.n_layers,
             "remove": self.remove,
             "seed": args.seed,
@@ -212,6 +219,14 @@ class Setup:
             "cache": str(self.cache),
             **({} if self.influence is None else {"block_influence": self.influence}),
         }
+
+
+def classes(names: list[str] | None, most: int = 6) -> str:
+    """The task's class names as a table shows them, e.g. `classes neg, pos`."""
+    if names is None:
+        return "a score"
+    shown = ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+    return f"classes {shown}"
 
 
 def prepare(args: argparse.Namespace, console: Console, names: Sequence[str]) -> Setup:
@@ -277,6 +292,7 @@ def _spec_record(spec: DataSpec) -> dict:
     for name in ("train", "validation"):
         if record[name] is not None:
             record[name] = str(Path(record[name]).resolve())
-    if spec.task is not None and Path(spec.task).exists():  # a GLUE folder, not a task name
-        record["task"] = str(Path(spec.task).resolve())
+    for name in ("task", "dataset"):  # a folder, not a task or hub name
+        if record[name] is not None and Path(record[name]).exists():
+            record[name] = str(Path(record[name]).resolve())
     return record

@@ -62,6 +62,19 @@ def _build_inputs(bad: Path, model: Path) -> None:
             [{"text": f"film {i}", "label": i % 2} for i in range(30)] + [{"label": 1}]
         ),
         "notes.txt": "text,label\n" + ROWS,
+        "scores.csv": "text,label\n" + "".join(f"film {i},{i}\n" for i in range(80)),
+        "halves.csv": "text,label\n" + "".join(f"film {i},{i % 3 / 2}\n" for i in range(40)),
+        "spaced.csv": "text,label\n"
+        + "".join(f"film {i},{'good' if i % 2 else 'bad'}\n" for i in range(40))
+        + "one more film, good\n",
+        "nan.csv": "text,label\n" + ROWS + "one more film,NaN\n",
+        "skewed.csv": "text,label\n"
+        + "".join(f"pos film {i},pos\n" for i in range(118))
+        + "neg a,neg\nneg b,neg\n",
+        "odd.tsv": "text\tlabel\n"
+        + ROWS.replace(",", "\t")
+        + '"opens\t1\ncloses"\t0\n'
+        + ROWS.replace(",", "\t").replace("film", "movie"),
         "file": "a regular file",
     }
     for name, text in write.items():
@@ -69,6 +82,16 @@ def _build_inputs(bad: Path, model: Path) -> None:
     (bad / "latin1.csv").write_bytes(
         ("text,label\n" + "café crème brûlée,1\n" * 30).encode("latin-1")
     )
+    import datasets
+
+    rows = [line.rsplit(",", 1) for line in ROWS.splitlines()]
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["bad", "good"])}
+    )
+    split = datasets.Dataset.from_dict(
+        {"text": [t for t, _ in rows], "label": [int(g) for _, g in rows]}, features=features
+    )
+    datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(bad / "saved"))
     _glue(bad / "RTE", ("yes", "no"))  # RTE's labels are entailment / not_entailment
     (bad / "MRPC").mkdir()  # a GLUE task folder without train.tsv
     (bad / "MRPC" / "dev.tsv").write_text("x\ty\n")
@@ -124,6 +147,30 @@ BAD: dict[str, tuple[list[str], str, bool]] = {
         "not both",
         False,
     ),
+    # labels that cannot mean what the user thinks (issue 13)
+    "scores without --regression": (["--train", "{bad}/scores.csv"], "80 numbers", False),
+    "halves without --regression": (["--train", "{bad}/halves.csv"], "--regression", False),
+    "labels differing by a space": (["--train", "{bad}/spaced.csv"], "surrounding spaces", False),
+    "label NaN": (["--train", "{bad}/nan.csv"], "reads as a missing value", False),
+    "one class after --train-limit": (
+        ["--train", "{bad}/skewed.csv", "--train-limit", "20"],
+        "only one class (pos) after --train-limit 20",
+        False,
+    ),
+    "empty text column name": (["--text-column", ","], "names an empty column", False),
+    "empty label column name": (["--label-column", ""], "names an empty column", False),
+    # headers, quoting, datasets (issue 12)
+    "no header without positions": (["--no-header"], "--no-header needs the columns", False),
+    "quoting that decides row counts": (["--train", "{bad}/odd.tsv"], "--quoting none", False),
+    "quoting without a file": (["--quoting", "none"], "go with --train", True),
+    "dataset and train together": (["--dataset", "{bad}/saved"], "not both", False),
+    "dataset split missing": (
+        ["--dataset", "{bad}/saved", "--validation-split", "validation"],
+        "its splits: train, test",
+        True,
+    ),
+    "dataset config without dataset": (["--dataset-config", "sst2"], "with --dataset", False),
+    "dataset not found": (["--dataset", "{bad}/nowhere"], "cannot load dataset", True),
     # GLUE folders
     "glue folder without train.tsv": (["--task", "{bad}/MRPC"], "has no train.tsv", True),
     "glue folder with wrong labels": (["--task", "{bad}/RTE"], "label 'yes'", True),

@@ -267,3 +267,46 @@ def test_a_ctrl_c_swallowed_by_cleanup_code_is_raised_again_at_the_next_event():
             on_event(BatchStarted(2, 3, 0))
     assert seen == [BatchStarted(1, 4, 0)]
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_save_to_disk_dataset_shows_its_class_names_in_table_record_and_export(
+    tiny_model, task_file, tmp_path, capsys
+):
+    """Class names come from the dataset's ClassLabel: the table, search.json, and the export's
+    id2label and card say positive, not 1; --from finds the dataset folder again."""
+    import csv
+
+    import datasets
+
+    with task_file.open() as handle:
+        rows = list(csv.DictReader(handle))
+    names = ["negative", "positive"]
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
+    )
+    labels = [names.index({"neg": "negative", "pos": "positive"}[r["label"]]) for r in rows]
+    split = datasets.Dataset.from_dict(
+        {"text": [r["text"] for r in rows], "label": labels}, features=features
+    )
+    folder = tmp_path / "sentiment-copy"
+    datasets.DatasetDict({"train": split, "validation": split.select(range(20))}).save_to_disk(
+        str(folder)
+    )
+    out = tmp_path / "out"
+    args = ["search", "--model", str(tiny_model), "--dataset", str(folder), "--remove", "1",
+            "--cache", str(tmp_path / "cache"), "--out", str(out), *FAST]  # fmt: skip
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert "sentiment-copy (classes negative, positive;" in " ".join(printed.err.split())
+    assert "sentiment-copy, classes negative, positive" in " ".join(printed.out.split())
+    record = json.loads((out / "search.json").read_text())
+    assert (record["task"], record["labels"]) == ("sentiment-copy", names)
+    assert record["data"]["dataset"] == str(folder.resolve())
+    exported = tmp_path / "exported"
+    export = ["export", "--from", str(out), "--layers-removed", "1", "--out", str(exported),
+              "--quiet"]  # fmt: skip
+    assert main(export) == 0
+    config = json.loads((exported / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    assert "labels: negative, positive" in (exported / "README.md").read_text()

