@@ -138,7 +138,8 @@ class Display:
         """A full fine-tune of a pruned model at the constant predictor's level within noise."""
         if self.noise is None or not outcome.removed or outcome.budget != 1.0:
             return False
-        return self.noise.learned(outcome.value, outcome.std, outcome.loss) is False
+        learned = self.noise.learned(outcome.value, outcome.std, outcome.loss, outcome.se)
+        return learned is False
 
 
 def steps_table(

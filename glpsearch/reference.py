@@ -12,10 +12,15 @@ Conventions, so that the numbers can be checked by hand:
   training mean's squared error for regression); the correlation of a constant is undefined and
   reported as 0, which is what `metrics` gives constant predictions;
 - the standard error (SE) of the metric is binomial for accuracy, sqrt(p(1-p)/n), and a
-  bootstrap over held-out examples otherwise; it is computed with each score, and a search uses
-  the unpruned model's. With several seeds, a score's seed spread (std/sqrt(seeds)) is used
-  where it is larger, as the held-out set is the same for every seed;
-- a model *learned* when its metric beats the constant's by more than two SEs and, for
+  bootstrap over held-out examples otherwise; it is computed with each score from its held-out
+  predictions (for scores cached before it was kept, the unpruned model's stands in, and for
+  an unpruned accuracy so cached, the binomial SE of its value). With several seeds, a score's
+  seed spread (std/sqrt(seeds)) is used where it is larger, as every seed has the same held-out
+  set;
+- a step's pick is *inside the noise* when the best candidate leads the runner-up by no more
+  than one SE (the larger of the two's);
+- a model *learned* when its metric beats the constant's by more than two SEs (its own or the
+  constant's, whichever is larger: all examples right have a binomial SE of 0) and, for
   regression, its held-out loss is also below the constant's by more than two SEs of that loss
   (a correlation can be clearly above 0 while the predictions stay at the mean); otherwise it
   *learned nothing*.
@@ -63,6 +68,7 @@ class Trivial:
 
     prediction: float  # the majority class id, or the training mean
     value: float  # the task's metric
+    se: float  # its standard error over held-out examples (0 where the metric of a constant is)
     loss: float  # mean cross-entropy of the class frequencies, or squared error of the mean
     loss_se: float  # the SE of that mean loss over held-out examples
     regression: bool
@@ -95,10 +101,12 @@ def trivial(train_labels: Sequence, heldout_labels: Sequence, metric: str, regre
         # a held-out class never seen in training has probability 0: an infinite loss, kept
         losses = [-math.log(frequency[y]) if y in frequency else math.inf for y in heldout_labels]
     n = len(heldout_labels)
-    value = metrics.compute(metric, list(heldout_labels), [prediction] * n)
+    constant = [prediction] * n
+    value = metrics.compute(metric, list(heldout_labels), constant)
+    se = standard_error(metric, list(heldout_labels), constant)
     loss = statistics.fmean(losses) if losses else 0.0
     loss_se = statistics.stdev(losses) / math.sqrt(n) if n > 1 else 0.0
-    return Trivial(float(prediction), value, loss, loss_se, regression)
+    return Trivial(float(prediction), value, se, loss, loss_se, regression)
 
 
 @dataclass(frozen=True)
@@ -110,15 +118,25 @@ class Noise:
     se: float | None
     seeds: int = 1
 
-    def error(self, std: float | None = None) -> float | None:
-        """The SE of a score with this seed spread: the held-out SE or std/sqrt(seeds)."""
+    def error(self, std: float | None = None, se: float | None = None) -> float | None:
+        """The SE of a score: its held-out SE (`se`, else the unpruned model's) or its seed
+        spread std/sqrt(seeds), whichever is larger."""
+        held = self.se if se is None else se
         seed_se = (std or 0.0) / math.sqrt(self.seeds)
-        return None if self.se is None else max(self.se, seed_se)
+        return None if held is None else max(held, seed_se)
 
-    def learned(self, value: float | None, std: float | None, loss: float | None) -> bool | None:
+    def clearance(self, std: float | None = None, se: float | None = None) -> float | None:
+        """The SE of a score's difference from the constant's: the larger of the two. (A model
+        with every held-out example right has a binomial SE of 0; the constant's is not.)"""
+        error = self.error(std, se)
+        return None if error is None else max(error, self.trivial.se)
+
+    def learned(
+        self, value: float | None, std: float | None, loss: float | None, se: float | None = None
+    ) -> bool | None:
         """Whether a score clearly beats the constant predictor; None when it cannot be told
         (failed, or the SE is unknown)."""
-        error = self.error(std)
+        error = self.clearance(std, se)
         if value is None or error is None:
             return None
         if value - self.trivial.value <= MARGIN * error:
@@ -145,12 +163,12 @@ def not_learned(
     noise: Noise, metric: str, value: float | None, std: float | None, loss: float | None
 ) -> str | None:
     """One line saying that the unpruned model learned nothing and what to change; None when
-    it learned, or when that cannot be told."""
+    it learned, or when that cannot be told. Its held-out SE is the noise's own."""
     if noise.learned(value, std, loss) is not False:
         return None
     assert value is not None
     constant = noise.trivial
-    error = noise.error(std) or 0.0
+    error = noise.clearance(std) or 0.0
     line = (
         f"the unpruned model learned nothing: held-out {metric} {value:.4f} against the "
         f"constant predictor's {constant.value:.4f} ({MARGIN:g} standard errors: "
@@ -182,7 +200,9 @@ def judge(record: dict, noise: Noise) -> dict:
 
 def _mark(candidate: dict, noise: Noise) -> None:
     full = candidate.get("budget", 1.0) == 1.0  # a short fine-tune is not expected to have learned
-    learned = noise.learned(candidate["score"], candidate.get("std"), candidate.get("loss"))
+    learned = noise.learned(
+        candidate["score"], candidate.get("std"), candidate.get("loss"), candidate.get("se")
+    )
     candidate["learned_nothing"] = None if learned is None or not full else not learned
 
 
@@ -197,7 +217,7 @@ def step_noise(step: dict, noise: Noise) -> dict:
     lead = error = None
     if len(ranked) >= 2:
         lead = ranked[0]["score"] - ranked[1]["score"]
-        errors = [noise.error(c.get("std")) for c in ranked[:2]]
+        errors = [noise.error(c.get("std"), c.get("se")) for c in ranked[:2]]
         error = None if None in errors else max(e for e in errors if e is not None)
     inside = None if lead is None or error is None else lead <= error
     tie = step["chosen"] is not None and len(full) >= 2 and (lead == 0 or nothing == len(full))

@@ -50,7 +50,7 @@ def run_search(args: argparse.Namespace) -> int:
     out.print(steps_table(result, baseline, engine.outcomes, record))
     out.print(totals(record))
     for line in closing_lines(record):
-        out.print(line, markup=False)
+        out.print(line, markup=False, soft_wrap=True)
     if result.order:
         out.print(f"removal order: {' '.join(map(str, result.order))}")
     out.print("wrote " + ", ".join(str(p) for p in written))
@@ -84,7 +84,7 @@ def run_compare(args: argparse.Namespace) -> int:
     out.print(table(record))
     out.print(totals(record))
     for line in closing_lines(record):
-        out.print(line, markup=False)
+        out.print(line, markup=False, soft_wrap=True)
     out.print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -107,7 +107,7 @@ def _learned(args: argparse.Namespace, setup: Setup, baseline: Outcome, console:
     if problem is not None and not args.force:
         raise UserError(f"{problem}, or pass --force to search anyway")
     if problem is not None:
-        console.print(f"warning: {problem}; going on (--force)", markup=False)
+        console.print(f"warning: {problem}; going on (--force)", markup=False, soft_wrap=True)
     elif se is None and baseline.value is not None:
         console.print(
             "the metric's standard error is unknown (the unpruned score was cached before "
