@@ -29,11 +29,12 @@ Conventions, so that the numbers can be checked by hand:
 from __future__ import annotations
 
 import math
-import random
 import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from glpsearch import metrics
 
@@ -52,13 +53,9 @@ def standard_error(metric: str, labels: Sequence, predictions: Sequence) -> floa
     if metric == "accuracy":
         p = metrics.compute(metric, labels, predictions)
         return math.sqrt(p * (1 - p) / n)
-    rng = random.Random(BOOTSTRAP_SEED)
-    values = []
-    for _ in range(BOOTSTRAP_ROUNDS):
-        drawn = [rng.randrange(n) for _ in range(n)]
-        values.append(
-            metrics.compute(metric, [labels[i] for i in drawn], [predictions[i] for i in drawn])
-        )
+    truth, predicted = np.asarray(labels), np.asarray(predictions)
+    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_ROUNDS, n))
+    values = [metrics.compute(metric, truth[drawn], predicted[drawn]) for drawn in draws]
     return statistics.stdev(values)
 
 
