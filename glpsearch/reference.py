@@ -206,8 +206,9 @@ def _mark(candidate: dict, noise: Noise) -> None:
 def step_noise(step: dict, noise: Noise) -> dict:
     """A step's figures: how many full fine-tunes learned nothing, the best one's lead over the
     runner-up, the SE that lead is measured against (the larger of the two's), whether the lead
-    is inside it, and whether the tie rule alone chose (the best score shared, or no candidate
-    learned)."""
+    is inside it, and whether the tie rule alone chose: the runner-up ties the best as the
+    strategies' rule counts ties (equal scores; with seeds, within the best mean's std/sqrt(N)),
+    so the highest layer indices won, not a score."""
     full = [c for c in step["candidates"] if c["score"] is not None and c.get("budget", 1.0) == 1.0]
     ranked = sorted(full, key=lambda c: c["score"], reverse=True)
     nothing = sum(c.get("learned_nothing") is True for c in full)
@@ -217,7 +218,9 @@ def step_noise(step: dict, noise: Noise) -> dict:
         errors = [noise.error(c.get("std"), c.get("se")) for c in ranked[:2]]
         error = None if None in errors else max(e for e in errors if e is not None)
     inside = None if lead is None or error is None else lead <= error
-    tie = step["chosen"] is not None and len(full) >= 2 and (lead == 0 or nothing == len(full))
+    tie = False
+    if lead is not None and step["chosen"] is not None:
+        tie = lead <= (ranked[0].get("std") or 0.0) / math.sqrt(noise.seeds)
     return {
         "candidates_learned_nothing": nothing,
         "lead": lead,
