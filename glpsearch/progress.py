@@ -149,26 +149,24 @@ def steps_table(
     from a judged record (glpsearch.reference.judge), how many learned nothing and the best
     one's lead over the runner-up against the metric's standard error (~: inside it)."""
     metric = baseline.scores[0].metric if baseline.scores else "score"
-    judged = record is not None and "reference" in record
+    judged = record if record is not None and "reference" in record else None
     caption = None
-    if judged:
+    if judged is not None:
         from glpsearch.reference import Trivial
 
-        assert record is not None
-        constant = Trivial.from_record(record["reference"]["trivial"])
+        constant = Trivial.from_record(judged["reference"]["trivial"])
         caption = f"{constant.describe(metric)} · ~: lead inside the standard error"
     table = Table(title=f"{result.strategy}: {metric} on the held-out split", caption=caption)
     columns = ["removed", "layer", metric, "Δ vs full", "candidates", "spread", "computed"]
-    if judged:
+    if judged is not None:
         columns += ["at trivial", "lead (SE)"]
     for column in columns:
         table.add_column(column, justify="right")
     reference = baseline.value
-    first = [score_text(reference, baseline.std), "", "1", "", _computed([baseline])]
-    if judged:
-        assert record is not None
-        first += ["yes" if record["baseline"]["learned_nothing"] else "", ""]
-    table.add_row("0", "-", *first)
+    first = ["0", "-", score_text(reference, baseline.std), "", "1", "", _computed([baseline])]
+    if judged is not None:
+        first += ["yes" if judged["baseline"]["learned_nothing"] else "", ""]
+    table.add_row(*first)
     for i, step in enumerate(result.steps):
         full = step.budgets or (1.0,) * len(step.candidates)  # halving: partial ones aside
         scores = [
@@ -185,9 +183,8 @@ def steps_table(
             f"{min(scores):.3f}-{max(scores):.3f}" if scores else "all failed",
             _computed(seen),
         ]
-        if judged:
-            assert record is not None
-            row += _noise_cells(record["steps"][i], len(scores))
+        if judged is not None:
+            row += _noise_cells(judged["steps"][i], len(scores))
         table.add_row(*row)
     return table
 

@@ -39,12 +39,12 @@ def run_search(args: argparse.Namespace) -> int:
         console.print(f"[bold]{args.strategy}[/]: {setup.summary()}")
         with Display(console) as display:
             engine = make_engine(args, setup, store, display)
-            display.noise = _learned(args, setup, engine.lookup([frozenset()])[0], console)
+            noise = display.noise = _learned(args, setup, engine.lookup([frozenset()])[0], console)
             baseline, result = engine.run(strategy, setup.remove)
     header = setup.header(args, strategy=args.strategy)
     record = search_record(result, baseline, engine.outcomes, header, engine.counts)
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    judge(record, display.noise)
+    judge(record, noise)
     written = write_search(args.out, record)
     out = Console(quiet=args.quiet)
     out.print(steps_table(result, baseline, engine.outcomes, record))
@@ -72,13 +72,13 @@ def run_compare(args: argparse.Namespace) -> int:
         console.print(f"[bold]compare {', '.join(chosen)}[/]: {setup.summary()}")
         with Display(console) as display:
             comparison = Comparison(lambda: make_engine(args, setup, store, display))
-            display.noise = _learned(args, setup, comparison.unpruned(), console)
+            noise = display.noise = _learned(args, setup, comparison.unpruned(), console)
             for name, strategy in chosen.items():
                 console.print(f"[bold]{name}[/]")
                 comparison.run(strategy, setup.remove)
     record = comparison.record(setup.header(args, strategies=list(chosen)))
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    judge(record, display.noise)
+    judge(record, noise)
     written = write_compare(args.out, record)
     out = Console(quiet=args.quiet)
     out.print(table(record))
@@ -110,8 +110,8 @@ def _learned(args: argparse.Namespace, setup: Setup, baseline: Outcome, console:
         console.print(f"warning: {problem}; going on (--force)", markup=False, soft_wrap=True)
     elif se is None and baseline.value is not None:
         console.print(
-            "the metric's standard error is unknown (the unpruned score was cached before "
-            "glpsearch kept it): no candidate is judged against noise",
+            "the metric's standard error of the unpruned model is unknown (cached before "
+            "glpsearch kept it): it is not checked, nor are candidates cached so",
             markup=False,
         )
     return noise
