@@ -86,7 +86,9 @@ class Trivial:
         return f"constant predictor ({what}): {metric} {self.value:.4f}, loss {self.loss:.4f}"
 
 
-def trivial(train_labels: Sequence, heldout_labels: Sequence, metric: str, regression: bool):
+def trivial(
+    train_labels: Sequence, heldout_labels: Sequence, metric: str, regression: bool
+) -> Trivial:
     """The constant predictor's held-out score and loss, from the labels alone."""
     if regression:
         prediction = statistics.fmean(train_labels)
