@@ -32,10 +32,18 @@ class Comparison:
         self.new_engine = new_engine
         self.baseline: Outcome | None = None
         self.runs: list[StrategyRun] = []
+        self._first: Engine | None = None  # the engine that scored the baseline, for run()
+
+    def unpruned(self) -> Outcome:
+        """The unpruned model's outcome, before any strategy runs (to check that it learned);
+        scored by the engine the first strategy then runs on, so the record says who paid."""
+        self._first = self.new_engine()
+        self.baseline = self._first.lookup([frozenset()])[0]
+        return self.baseline
 
     def run(self, strategy: Strategy, remove: int) -> StrategyRun:
         """Depths 1..remove of one strategy, answering what earlier strategies computed."""
-        engine = self.new_engine()
+        engine, self._first = self._first or self.new_engine(), None
         start = time.perf_counter()
         baseline, result = engine.run(strategy, remove)
         if self.baseline is None:  # the first engine's: it says whether this comparison paid

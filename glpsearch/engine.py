@@ -185,6 +185,15 @@ class Outcome:
             return None
         return statistics.fmean(losses)
 
+    @property
+    def se(self) -> float | None:
+        """The metric's standard error over held-out examples (the mean over seeds); None when
+        it failed or a record predates it."""
+        errors = [s.se for s in self.scores]
+        if self.failure is not None or None in errors:
+            return None
+        return statistics.fmean(errors)
+
     def estimate(self) -> Estimate | None:
         """What a strategy sees: the mean, carrying its standard error to judge near-ties."""
         if self.value is None or self.std is None:

@@ -34,7 +34,7 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from glpsearch import metrics, models, surgery
+from glpsearch import metrics, models, reference, surgery
 from glpsearch.config import TrainSettings
 from glpsearch.data import Examples, TaskData
 from glpsearch.errors import UserError
@@ -149,7 +149,7 @@ class Evaluator:
         start = time.perf_counter()
         model = self.train(removed, seed, progress, budget, resume, save)
         trained = time.perf_counter()
-        value, loss = self._score(model, self._heldout, self.task.heldout)
+        value, loss, se = self._score(model, self._heldout, self.task.heldout)
         return Score(
             value=value,
             metric=self.task.metric,
@@ -158,6 +158,7 @@ class Evaluator:
             n_train=len(self._train),
             n_eval=len(self._heldout),
             loss=loss,
+            se=se,
         )
 
     # -- training and scoring -------------------------------------------------------------
@@ -241,8 +242,8 @@ class Evaluator:
     @torch.inference_mode()
     def _score(
         self, model: torch.nn.Module, features: list[dict], examples: Examples
-    ) -> tuple[float, float]:
-        """The task metric and the mean loss on `features`."""
+    ) -> tuple[float, float, float]:
+        """The task metric, the mean loss and the metric's standard error on `features`."""
         model.eval()
         order: list[int] = []
         outputs = []  # kept on the device until the end: one wait for the GPU, not one a batch
@@ -262,10 +263,10 @@ class Evaluator:
         predictions: dict[int, Any] = dict(zip(order, values, strict=True))
         if self.task.label_names is None and not all(map(math.isfinite, predictions.values())):
             raise CandidateFailed("the model predicts non-finite values")
-        value = metrics.compute(
-            self.task.metric, examples.labels, [predictions[i] for i in range(len(features))]
-        )
-        return value, loss.item() / max(1, len(features))
+        predicted = [predictions[i] for i in range(len(features))]
+        value = metrics.compute(self.task.metric, examples.labels, predicted)
+        se = reference.standard_error(self.task.metric, examples.labels, predicted)
+        return value, loss.item() / max(1, len(features)), se
 
     def _autocast(self) -> torch.autocast:
         return torch.autocast(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import ConstantInputWarning, pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 
 def _correlation(fn: Callable) -> Callable[[Sequence[float], Sequence[float]], float]:
     def score(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
-        value = float(fn(y_true, y_pred)[0])
+        with warnings.catch_warnings():  # a constant is expected (the trivial predictor's)
+            warnings.simplefilter("ignore", ConstantInputWarning)
+            value = float(fn(y_true, y_pred)[0])
         return 0.0 if value != value else value  # constant predictions: no correlation, not NaN
 
     return score

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -29,6 +30,11 @@ from glpsearch.engine import (
 )
 from glpsearch.store import canonical
 from glpsearch.strategies import SearchResult
+
+if TYPE_CHECKING:
+    from glpsearch.reference import Noise
+
+NOTHING = "learned nothing"  # the mark of a score at the constant predictor's level
 
 
 def layers_text(removed: frozenset[int]) -> str:
@@ -70,6 +76,8 @@ class Display:
         self._running: dict[Job, TaskID] = {}  # one bar per fine-tune in flight
         self._computed = self._cached = self._failed = 0
         self._started = time.monotonic()
+        # Set once the unpruned model is scored: candidates at its level are then marked.
+        self.noise: Noise | None = None
 
     def __enter__(self) -> Display:
         self._progress.start()
@@ -114,6 +122,8 @@ class Display:
         else:
             text = f"{outcome.scores[0].metric} {score_text(outcome.value, outcome.std)}"
             text += budget_text(outcome.budget)
+            if self._learned_nothing(outcome):
+                text += f" [yellow]{NOTHING}[/]"
         if outcome.cached:
             self._cached += 1
             return  # replayed results scroll by silently; the tables show them
@@ -124,23 +134,47 @@ class Display:
             f"{time.monotonic() - self._started:.0f} s)[/]"
         )
 
+    def _learned_nothing(self, outcome: Outcome) -> bool:
+        """A full fine-tune of a pruned model at the constant predictor's level within noise."""
+        if self.noise is None or not outcome.removed or outcome.budget != 1.0:
+            return False
+        learned = self.noise.learned(outcome.value, outcome.std, outcome.loss, outcome.se)
+        return learned is False
 
-def steps_table(result: SearchResult, baseline: Outcome, outcomes: dict) -> Table:
-    """One row per depth: what was removed, its score, and how the step's candidates spread."""
+
+def steps_table(
+    result: SearchResult, baseline: Outcome, outcomes: dict, record: dict | None = None
+) -> Table:
+    """One row per depth: what was removed, its score, how the step's candidates spread, and,
+    from a judged record (glpsearch.reference.judge), how many learned nothing and the best
+    one's lead over the runner-up against the metric's standard error (~: inside it)."""
     metric = baseline.scores[0].metric if baseline.scores else "score"
-    table = Table(title=f"{result.strategy}: {metric} on the held-out split")
-    for column in ("removed", "layer", metric, "Δ vs full", "candidates", "spread", "computed"):
+    judged = record if record is not None and "reference" in record else None
+    caption = None
+    if judged is not None:
+        from glpsearch.reference import Trivial
+
+        constant = Trivial.from_record(judged["reference"]["trivial"])
+        caption = f"{constant.describe(metric)} · ~: lead inside the standard error"
+    table = Table(title=f"{result.strategy}: {metric} on the held-out split", caption=caption)
+    columns = ["removed", "layer", metric, "Δ vs full", "candidates", "spread", "computed"]
+    if judged is not None:
+        columns += ["at trivial", "lead (SE)"]
+    for column in columns:
         table.add_column(column, justify="right")
     reference = baseline.value
-    table.add_row("0", "-", score_text(reference, baseline.std), "", "1", "", _computed([baseline]))
-    for step in result.steps:
+    first = ["0", "-", score_text(reference, baseline.std), "", "1", "", _computed([baseline])]
+    if judged is not None:
+        first += ["yes" if judged["baseline"]["learned_nothing"] else "", ""]
+    table.add_row(*first)
+    for i, step in enumerate(result.steps):
         full = step.budgets or (1.0,) * len(step.candidates)  # halving: partial ones aside
         scores = [
             s for (_, s), b in zip(step.candidates, full, strict=True) if s is not None and b == 1
         ]
         seen = [outcomes[c] for c, _ in step.candidates if c in outcomes]
         added = step.chosen - _previous(result, step.depth) if step.chosen is not None else set()
-        table.add_row(
+        row = [
             str(step.depth),
             ",".join(map(str, sorted(added))) or "-",
             score_text(step.score, step.chosen and outcomes[step.chosen].std),
@@ -148,8 +182,20 @@ def steps_table(result: SearchResult, baseline: Outcome, outcomes: dict) -> Tabl
             str(len(step.candidates)),
             f"{min(scores):.3f}-{max(scores):.3f}" if scores else "all failed",
             _computed(seen),
-        )
+        ]
+        if judged is not None:
+            row += _noise_cells(judged["steps"][i], len(scores))
+        table.add_row(*row)
     return table
+
+
+def _noise_cells(step: dict, full: int) -> list[str]:
+    """A judged step's cells: candidates that learned nothing, and the lead (SE), ~ if inside."""
+    nothing = f"{step['candidates_learned_nothing']}/{full}" if full else ""
+    if step["lead"] is None or step["noise"] is None:
+        return [nothing, ""]
+    inside = "~" if step["lead_inside_noise"] else ""
+    return [nothing, f"{inside}{step['lead']:.3f} ({step['noise']:.3f})"]
 
 
 def _previous(result: SearchResult, depth: int) -> frozenset[int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.table import Table
 
 from glpsearch.errors import UserError
-from glpsearch.progress import layers_text
+from glpsearch.progress import NOTHING, layers_text
 from glpsearch.results import atomic_write
 
 SAVED = ("compare", "search")  # <stem>.json records report redraws, as <stem>.csv / <stem>.png
@@ -39,6 +39,12 @@ class Row:
     cached: int
     failed: int
     seconds: float
+    # From a judged record (glpsearch.reference); None in records written before.
+    learned_nothing: bool | None = None  # the kept set's
+    lead: float | None = None  # the best candidate's over the runner-up
+    noise: float | None = None  # the standard error that lead is measured against
+    lead_inside_noise: bool | None = None
+    tie_rule_alone: bool | None = None
 
 
 def entries(record: dict) -> list[dict]:
@@ -61,9 +67,22 @@ def strategy_rows(entry: dict) -> list[Row]:
                 cached=sum(c["cached"] for c in tried),
                 failed=sum(c["failure"] is not None for c in tried),
                 seconds=sum(c["seconds"] for c in tried),
+                learned_nothing=_kept(step).get("learned_nothing"),
+                lead=step.get("lead"),
+                noise=step.get("noise"),
+                lead_inside_noise=step.get("lead_inside_noise"),
+                tie_rule_alone=step.get("tie_rule_alone"),
             )
         )
     return rows
+
+
+def _kept(step: dict) -> dict:
+    """The candidate record of the set a step kept (its full fine-tune), or {}."""
+    for candidate in step["candidates"]:
+        if candidate["removed"] == step["chosen"] and candidate.get("budget", 1.0) == 1.0:
+            return candidate
+    return {}
 
 
 def rows(record: dict) -> list[Row]:
@@ -79,12 +98,23 @@ def table(record: dict) -> Table:
     for row in every:
         if row.score is not None and row.score > best.get(row.depth, -math.inf):
             best[row.depth] = row.score
+    caption = f"unpruned: {_fmt(record['baseline']['score'])}"
+    if "reference" in record:
+        from glpsearch.reference import Trivial
+
+        constant = Trivial.from_record(record["reference"]["trivial"])
+        caption += f" · {constant.describe(record['metric'])}"
+    caption += (
+        " · each cell: score, layers removed, fine-tunes computed (new) or answered from the "
+        "cache, time spent"
+    )
+    if "reference" in record:
+        caption += f"; {NOTHING}: at the constant's level; ~: the pick led by less than the SE"
     result = Table(
         title=f"{model_label(record)} on {record['task']}{_labels(record)}: held-out "
         f"{record['metric']} "
         f"by layers removed (of {record['n_layers']})",
-        caption=f"unpruned: {_fmt(record['baseline']['score'])} · each cell: score, layers "
-        "removed, fine-tunes computed (new) or answered from the cache, time spent",
+        caption=caption,
         show_lines=True,
     )
     result.add_column("strategy")
@@ -130,6 +160,10 @@ def _cell(row: Row, best: float | None) -> str:
     score = _fmt(row.score)
     if row.score is not None and row.score == best:
         score = f"[bold green]{score}[/]"
+    if row.lead_inside_noise:
+        score = f"~ {score}"
+    if row.learned_nothing:
+        score += f"\n[yellow]{NOTHING}[/]"
     removed = "-" if row.removed is None else layers_text(frozenset(row.removed))
     spent = f"{row.computed} new · {row.cached} cached\n{_duration(row.seconds)}"
     return f"{score}\n[dim]{removed}\n{spent}[/]"
@@ -172,27 +206,43 @@ def load(path: Path) -> dict:
 
 
 def csv_text(record: dict) -> str:
+    """One row per strategy and depth, the unpruned model first. A judged record adds whether
+    the kept set learned nothing, the step's lead and its standard error, whether the lead is
+    inside it and whether the tie rule alone chose; every row carries the constant predictor's
+    score and loss (empty in records written before)."""
     baseline = record["baseline"]
     reference = baseline["score"]
+    constant = record.get("reference", {}).get("trivial", {})
+    fixed = [_blank(constant.get("value")), _blank(constant.get("loss"))]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
         ["strategy", "layers_removed", "removed", "score", "delta", "candidates", "computed",
-         "cached", "failed", "seconds"]
+         "cached", "failed", "seconds", "learned_nothing", "lead", "noise", "lead_inside_noise",
+         "tie_rule_alone", "constant_score", "constant_loss"]
     )  # fmt: skip
     writer.writerow(
         ["unpruned", 0, "", reference, 0.0 if reference is not None else "", 1,
          int(not baseline["cached"]), int(baseline["cached"]), int(baseline["failure"] is not None),
-         baseline["seconds"]]
+         baseline["seconds"], _blank(baseline.get("learned_nothing")), "", "", "", "", *fixed]
     )  # fmt: skip
     for row in rows(record):
         delta = None if row.score is None or reference is None else row.score - reference
         writer.writerow(
             [row.strategy, row.depth, " ".join(map(str, row.removed or ())),
              "" if row.score is None else row.score, "" if delta is None else round(delta, 6),
-             row.candidates, row.computed, row.cached, row.failed, round(row.seconds, 3)]
+             row.candidates, row.computed, row.cached, row.failed, round(row.seconds, 3),
+             _blank(row.learned_nothing), _blank(row.lead), _blank(row.noise),
+             _blank(row.lead_inside_noise), _blank(row.tie_rule_alone), *fixed]
         )  # fmt: skip
     return buffer.getvalue()
+
+
+def _blank(value: object) -> object:
+    """A CSV cell: booleans as 0/1, None as empty."""
+    if value is None:
+        return ""
+    return int(value) if isinstance(value, bool) else value
 
 
 def plot(record: dict) -> bytes:

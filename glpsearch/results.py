@@ -19,6 +19,7 @@ def outcome_record(outcome: Outcome) -> dict:
         "budget": outcome.budget,  # below 1: greedy-halving stopped its fine-tune short
         "std": outcome.std,
         "loss": outcome.loss,  # the mean held-out loss: what ranks short fine-tunes
+        "se": outcome.se,  # the score's standard error over held-out examples
         "seeds": {
             str(r.job.seed): None if r.score is None else r.score.value for r in outcome.results
         },

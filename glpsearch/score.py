@@ -17,6 +17,9 @@ class Score:
     # smoothly where the metric does not, so it can rank short fine-tunes whose predictions
     # are still all one class. None in records written before it was kept.
     loss: float | None = None
+    # The standard error of `value` over the held-out examples (glpsearch.reference): what a
+    # lead must clear to be more than noise. None in records written before it was kept.
+    se: float | None = None
 
     def to_record(self) -> dict:
         return asdict(self)

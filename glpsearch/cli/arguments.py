@@ -212,6 +212,12 @@ def _run_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     )
     how.add_argument("--retry-failed", action="store_true", help="retry failed candidates")
     how.add_argument(
+        "--force",
+        action="store_true",
+        help="search even when the unpruned model did not beat the constant predictor "
+        "(majority class, or training mean) by two standard errors",
+    )
+    how.add_argument(
         "--beam-width",
         type=_number(int, 1),
         default=strategies.StrategyOptions().beam_width,

@@ -21,7 +21,8 @@ def search_out(tiny_model, task_file, tmp_path_factory) -> Path:
     """The out folder of a finished greedy search removing up to 2 of the tiny model's 4 layers."""
     out = tmp_path_factory.mktemp("searched")
     args = ["search", "--model", str(tiny_model), "--train", str(task_file), "--remove", "2",
-            "--cache", str(out / "cache"), "--out", str(out), "--quiet", *FAST]  # fmt: skip
+            "--cache", str(out / "cache"), "--out", str(out), "--quiet", "--force",
+            *FAST]  # fmt: skip
     assert main(args) == 0
     return out
 

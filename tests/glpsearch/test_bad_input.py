@@ -217,7 +217,7 @@ def setup(tiny_model, task_file, tmp_path_factory):
     cache = root / "cache"
     base = [
         "search", "--model", str(tiny_model), "--train", str(task_file), "--cache", str(cache),
-        "--quiet", *FAST, "--remove", "1",
+        "--quiet", "--force", *FAST, "--remove", "1",
     ]  # fmt: skip
     assert main([*base, "--out", str(root / "done")]) == 0
     bad = root / "bad"

@@ -25,7 +25,7 @@ FAST = ["--epochs", "1", "--lr", "3e-3", "--batch-size", "8", "--max-length", "3
 def tiny_args(model: Path, data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
     return [
         "search", "--model", str(model), "--train", str(data), "--cache", str(cache),
-        "--out", str(out), "--quiet", *FAST, *extra,
+        "--out", str(out), "--quiet", "--force", *FAST, *extra,
     ]  # fmt: skip
 
 

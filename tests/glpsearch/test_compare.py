@@ -57,7 +57,7 @@ def test_a_set_two_strategies_propose_is_fine_tuned_once(tmp_path):
 
 def tiny(model: Path, data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
     return ["--model", str(model), "--train", str(data), "--cache", str(cache), "--out",
-            str(out), "--quiet", *FAST, *SMALL, *extra]  # fmt: skip
+            str(out), "--quiet", "--force", *FAST, *SMALL, *extra]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

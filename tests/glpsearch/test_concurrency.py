@@ -255,7 +255,7 @@ def data(regression_file) -> Path:
 def _args(model: Path, data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
     return [
         "search", "--model", str(model), "--train", str(data), "--regression",
-        "--cache", str(cache), "--out", str(out), "--quiet", *FAST, *extra,
+        "--cache", str(cache), "--out", str(out), "--quiet", "--force", *FAST, *extra,
     ]  # fmt: skip
 
 

@@ -35,7 +35,7 @@ FAST = ["--epochs", "1", "--lr", "1e-2", "--batch-size", "8", "--max-length", "1
 def search_args(model: Path, data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
     return [
         "search", "--model", str(model), "--train", str(data), "--regression",
-        "--cache", str(cache), "--out", str(out), "--quiet", *FAST, *extra,
+        "--cache", str(cache), "--out", str(out), "--quiet", "--force", *FAST, *extra,
     ]  # fmt: skip
 
 

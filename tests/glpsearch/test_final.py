@@ -22,7 +22,7 @@ def compared(tiny_model, task_file, tmp_path_factory):
     args = [
         "compare", "--model", str(tiny_model), "--train", str(task_file), "--validation",
         str(dev), "--strategies", "greedy,top-drop", "--remove", "2", "--cache",
-        str(root / "cache"), "--out", str(root / "out"), "--quiet", *FAST,
+        str(root / "cache"), "--out", str(root / "out"), "--quiet", "--force", *FAST,
     ]  # fmt: skip
     assert main(args) == 0
     return root
@@ -68,7 +68,8 @@ def test_a_repeat_is_answered_from_the_cache_and_more_seeds_add_only_theirs(comp
 def test_a_search_without_a_dev_set_is_refused_in_one_line(tiny_model, task_file, tmp_path, capsys):
     args = [
         "search", "--model", str(tiny_model), "--train", str(task_file), "--remove", "1",
-        "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--quiet", *FAST,
+        "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--quiet", "--force",
+        *FAST,
     ]  # fmt: skip
     assert main(args) == 0
     capsys.readouterr()

@@ -102,6 +102,7 @@ def test_the_cli_runs_a_search_on_two_workers(recipe, sequential, tmp_path):
     from glpsearch.cli import main
 
     args = ["search", "--model", recipe.model, "--train", str(recipe.data.train), "--quiet"]
+    args += ["--force"]  # the tiny model may stay at the majority class
     args += ["--epochs", "5", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32"]
     args += ["--remove", "2", "--jobs", "2", "--cache", str(tmp_path / "c")]
     assert main([*args, "--out", str(tmp_path / "out")]) == 0

@@ -187,7 +187,7 @@ def test_budgets_must_be_fractions(store):
 def _cli(model, data, folder, *extra: str) -> list[str]:
     return [
         "search", "--model", str(model), "--train", str(data), "--cache", str(folder / "cache"),
-        "--out", str(folder / "out"), "--quiet", "--epochs", "2", "--lr", "3e-3",
+        "--out", str(folder / "out"), "--quiet", "--force", "--epochs", "2", "--lr", "3e-3",
         "--batch-size", "8", "--max-length", "32", "--strategy", "greedy-halving", *extra,
     ]  # fmt: skip
 
