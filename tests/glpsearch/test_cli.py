@@ -294,7 +294,7 @@ def test_a_save_to_disk_dataset_shows_its_class_names_in_table_record_and_export
     )
     out = tmp_path / "out"
     args = ["search", "--model", str(tiny_model), "--dataset", str(folder), "--remove", "1",
-            "--cache", str(tmp_path / "cache"), "--out", str(out), *FAST]  # fmt: skip
+            "--cache", str(tmp_path / "cache"), "--out", str(out), *FAST, "--force"]  # fmt: skip
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr()
