@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ def layer_pairs(n_layers: int, removed: Iterable[int]) -> list[tuple[int, int]]:
 class Teacher:
     state: dict[str, torch.Tensor]  # the fine-tuned weights, on the CPU
     logits: torch.Tensor  # (training examples, outputs), float32 on the CPU, in example order
+    seconds: float  # its fine-tune's, a distilled run's fixed cost
 
 
 def obtain(evaluator: Evaluator, progress: Progress | None = None) -> Teacher:
@@ -77,15 +79,18 @@ def obtain(evaluator: Evaluator, progress: Progress | None = None) -> Teacher:
         teacher = _train(evaluator, seed, progress)
         from glpsearch.evaluator import _save_checkpoint
 
-        _save_checkpoint(str(path), {"model": teacher.state, "logits": teacher.logits})
+        state = {"model": teacher.state, "logits": teacher.logits, "seconds": teacher.seconds}
+        _save_checkpoint(str(path), state)
         return teacher
 
 
 def _train(evaluator: Evaluator, seed: int, progress: Progress | None) -> Teacher:
+    start = time.perf_counter()
     model = evaluator.build((), seed)
     evaluator._fine_tune(model, seed, progress)  # the plain fine-tune, no objective
+    seconds = time.perf_counter() - start
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return Teacher(state, _logits(evaluator, model))
+    return Teacher(state, _logits(evaluator, model), seconds)
 
 
 @torch.inference_mode()
@@ -112,7 +117,7 @@ def _read(path: Path, n_examples: int) -> Teacher | None:
         return None
     if not isinstance(state, dict) or len(state.get("logits", ())) != n_examples:
         return None
-    return Teacher(state["model"], state["logits"])
+    return Teacher(state["model"], state["logits"], float(state.get("seconds", 0.0)))
 
 
 class Objective:

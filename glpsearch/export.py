@@ -46,8 +46,12 @@ def export(
     out: Path,
     folder: OutDir | None = None,
     progress: Progress | None = None,
+    teacher: dict | None = None,
 ) -> list[Path]:
     """Build (and with plan.finetune, fine-tune) the pruned model and write it to `out`.
+
+    An evaluator with distillation settings fine-tunes it as a student; `teacher` (what
+    `cli.setup.prepare_teacher` says of it) goes into the card and glpsearch.json.
 
     To fine-tune as the paper does after pruning, give an evaluator of `task.final()`: all
     training data, the held-out part included. `folder` (the search's out folder) adds its
@@ -63,7 +67,7 @@ def export(
     if names is not None:
         model.config.id2label = dict(enumerate(names))
         model.config.label2id = {name: i for i, name in enumerate(names)}
-    facts = _facts(evaluator, plan, folder)
+    facts = _facts(evaluator, plan, folder, teacher)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glpsearch-export-") as staging:
         # transformers writes in place; each file then goes in whole, so none is ever half there
@@ -88,7 +92,9 @@ def _check_layers(removed: tuple[int, ...], n_layers: int) -> None:
         raise UserError(f"cannot remove all {n_layers} layers; keep at least one")
 
 
-def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None) -> dict:
+def _facts(
+    evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None, teacher: dict | None = None
+) -> dict:
     """glpsearch.json: everything the card says, for programs."""
     task, key = evaluator.task, tuple(sorted(plan.removed))
     searched = None if folder is None else folder.find(key)
@@ -111,6 +117,7 @@ def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None) -> dic
             "seed": plan.seed,
             "examples": len(task.train),
             "settings": asdict(evaluator.settings),
+            "distill": _distill(teacher),
         },
         "scores": {
             "heldout": None
@@ -124,6 +131,22 @@ def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None) -> dic
             else {"pruned": _dev(folder, key), "unpruned": _dev(folder, ())},
         },
         "speed": _speed(evaluator, folder, key),
+    }
+
+
+def _distill(teacher: dict | None) -> dict | None:
+    """The distillation a fine-tune learned by: its settings and its teacher."""
+    if teacher is None:
+        return None
+    found = teacher["teacher"]
+    return {
+        **teacher["settings"],
+        "teacher": {
+            "model": "the unpruned base model fine-tuned on the same examples and settings",
+            "seed": found["seed"],
+            "fingerprint": found["fingerprint"],
+        },
+        "fingerprint": teacher["fingerprint"],
     }
 
 
@@ -190,6 +213,7 @@ def card(facts: dict, out: Path) -> str:
             else f"yes, on all {trained['examples']} training examples (seed {trained['seed']}, "
             f"{_epochs(trained['settings']['epochs'])}, lr {trained['settings']['lr']:g}) |"
         ),
+        *_distill_line(trained),
         "",
         *_scores(facts["scores"], metric, len(layers["removed"])),
         *_speed_lines(facts["speed"]),
@@ -204,6 +228,18 @@ def card(facts: dict, out: Path) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _distill_line(trained: dict | None) -> list[str]:
+    distill = None if trained is None else trained.get("distill")
+    if distill is None:
+        return []
+    hidden = "; each kept layer also matched its source layer's output" * distill["hidden"]
+    return [
+        f"| distilled | from {distill['teacher']['model']} (seed {distill['teacher']['seed']}, "
+        f"glpsearch fingerprint {distill['teacher']['fingerprint']}): alpha "
+        f"{distill['alpha']:g}, temperature {distill['temperature']:g}{hidden} |"
+    ]
 
 
 def _scores(scores: dict, metric: str, depth: int) -> list[str]:

@@ -5,11 +5,16 @@ cached apart from plain ones, hidden-state matching pairs each kept layer with i
 from __future__ import annotations
 
 import dataclasses
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 import torch
 
 from glpsearch import distill
+from glpsearch.cli import main
 from glpsearch.config import DataSpec, DistillSettings, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.evaluator import Evaluator
@@ -161,3 +166,127 @@ def test_regression_students_match_the_teachers_prediction(tiny_model, regressio
     assert evaluator.teacher().logits.shape == (len(task.train), 1)
     score = evaluator.evaluate({1}, seed=0)
     assert score.metric == "spearman" and score.value == score.value  # not nan
+
+
+# -- the commands: evaluate --distill, export --finetune --distill ----------------------------
+CLI_FAST = ["--epochs", "1", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32"]
+
+
+@pytest.fixture(scope="module")
+def searched(tiny_model, task_file, tmp_path_factory) -> Path:
+    """A greedy search removing 2 of the tiny model's 4 layers, on a task with a dev file."""
+    root = tmp_path_factory.mktemp("distill")
+    dev = root / "dev.csv"
+    dev.write_text("".join(task_file.read_text().splitlines(keepends=True)[:41]))
+    args = [
+        "search", "--model", str(tiny_model), "--train", str(task_file), "--validation",
+        str(dev), "--remove", "2", "--cache", str(root / "search-cache"), "--out",
+        str(root / "out"), "--quiet", *CLI_FAST,
+    ]  # fmt: skip
+    assert main(args) == 0
+    return root / "out"
+
+
+def evaluate(searched: Path, cache: Path, out: Path, *extra: str) -> dict:
+    args = ["evaluate", "--from", str(searched), "--cache", str(cache), "--out", str(out)]
+    assert main([*args, "--quiet", "--seeds", "2", *extra]) == 0
+    return json.loads((out / "evaluate.json").read_text())
+
+
+def score_keys(cache: Path) -> set[str]:
+    with closing(sqlite3.connect(cache / "cache.db")) as db:
+        return {k for (k,) in db.execute("SELECT key FROM Cache WHERE key LIKE 'score/%'")}
+
+
+def test_evaluate_distill_after_plain_trains_only_students_and_shows_both(
+    searched, tmp_path, fine_tunes
+):
+    cache, out = tmp_path / "cache", tmp_path / "eval"
+    plain = evaluate(searched, cache, out)
+    sets = {tuple(sorted(r["removed"])) for r in plain["results"]}
+    assert fine_tunes == [False] * 2 * len(sets)
+    assert "distill" not in plain and all("distilled" not in r for r in plain["results"])
+    plain_keys = score_keys(cache)
+
+    fine_tunes.clear()
+    distilled = evaluate(searched, cache, out, "--distill", "--distill-alpha", "0.7")
+    assert fine_tunes == [False] + [True] * 2 * len(sets)  # one teacher, then the students
+    assert distilled["evaluations"] == {"computed": 2 * len(sets), "cached": 0, "failed": 0}
+    info = distilled["distill"]
+    assert info["settings"] == {"alpha": 0.7, "temperature": 2.0, "hidden": False,
+                                "teacher_seed": 0}  # fmt: skip
+    assert info["teacher"]["fingerprint"] == plain["fingerprint"] == distilled["fingerprint"]
+    assert info["fingerprint"] != plain["fingerprint"]
+    # never one cache entry for both: the students have keys of their own
+    student_keys = score_keys(cache) - plain_keys
+    assert len(student_keys) == 2 * len(sets)
+    assert all(k.split("/")[1] == info["fingerprint"] for k in student_keys)
+    for old, new in zip(plain["results"], distilled["results"], strict=True):
+        assert {k: new[k] for k in ("scores", "mean", "std")} == {
+            k: old[k] for k in ("scores", "mean", "std")
+        }  # the plain side, from the cache
+        assert len(new["distilled"]["scores"]) == 2 and new["distilled"]["failures"] == []
+
+    fine_tunes.clear()  # again, and plain again: all from the cache, both shown
+    assert (
+        evaluate(searched, cache, out, "--distill", "--distill-alpha", "0.7")["results"]
+        == (distilled["results"])
+    )
+    again = evaluate(searched, cache, out)
+    assert fine_tunes == []
+    assert [r["distilled"] for r in again["results"]] == [
+        r["distilled"] for r in distilled["results"]
+    ]
+    assert again["evaluations"]["cached"] == 2 * len(sets)
+
+
+def test_a_distilled_evaluate_before_any_plain_one_shows_plain_as_not_evaluated(
+    searched, tmp_path, capsys
+):
+    cache, out = tmp_path / "cache", tmp_path / "eval"
+    args = ["evaluate", "--from", str(searched), "--cache", str(cache), "--out", str(out)]
+    assert main([*args, "--seeds", "1", "--distill", "--distill-hidden"]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((out / "evaluate.json").read_text())
+    assert all(r["mean"] is None and r["scores"] == [] for r in record["results"])
+    assert all(r["distilled"]["mean"] is not None for r in record["results"])
+    assert "not evaluated" in printed and "distilled" in printed
+
+
+def test_distill_settings_without_distill_are_refused_in_one_line(searched, tmp_path, capsys):
+    args = ["evaluate", "--from", str(searched), "--cache", str(tmp_path / "c")]
+    refused = (
+        ["--distill-hidden"],
+        ["--distill-alpha", "0.3"],
+        ["--distill", "--distill-alpha", "2"],
+    )
+    for extra in refused:
+        assert main([*args, *extra]) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and "--distill" in error
+    assert not (tmp_path / "c").exists()
+
+
+def test_export_finetune_distill_records_the_teacher_and_settings(searched, tmp_path):
+    cache = tmp_path / "cache"
+    args = [
+        "export", "--from", str(searched), "--layers-removed", "1", "--finetune", "--distill",
+        "--distill-temperature", "3", "--cache", str(cache), "--out", str(tmp_path / "model"),
+        "--quiet",
+    ]  # fmt: skip
+    assert main(args) == 0
+    facts = json.loads((tmp_path / "model" / "glpsearch.json").read_text())
+    distilled = facts["finetuned"]["distill"]
+    assert (distilled["alpha"], distilled["temperature"], distilled["hidden"]) == (0.5, 3.0, False)
+    assert distilled["teacher"]["seed"] == 0
+    (teacher,) = (cache / "teachers").glob("*/0.pt")
+    assert teacher.parent.name == distilled["teacher"]["fingerprint"]
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "| distilled | from the unpruned base model" in card and "temperature 3" in card
+
+
+def test_export_distill_needs_finetune(searched, tmp_path, capsys):
+    args = ["export", "--from", str(searched), "--layers-removed", "1", "--distill",
+            "--out", str(tmp_path / "model")]  # fmt: skip
+    assert main(args) == 2
+    assert "--distill goes with --finetune" in capsys.readouterr().err
