@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -290,3 +295,64 @@ def test_export_distill_needs_finetune(searched, tmp_path, capsys):
             "--out", str(tmp_path / "model")]  # fmt: skip
     assert main(args) == 2
     assert "--distill goes with --finetune" in capsys.readouterr().err
+
+
+# A real process running glpsearch's main(), paused right after its n-th score is written, for
+# the test to kill -9 it there (as tests/glpsearch/test_failures.py does).
+PAUSED_AFTER_SCORES = """
+import os, time
+from pathlib import Path
+
+import glpsearch.cli
+from glpsearch.store.cache import Store
+
+marker, at, calls = Path(os.environ["GLP_MARKER"]), int(os.environ["GLP_AT"]), []
+put_score = Store.put_score
+
+
+def written(self, *args, **kwargs):
+    put_score(self, *args, **kwargs)
+    calls.append(1)
+    if len(calls) == at:
+        marker.write_text("paused")
+        time.sleep(600)
+
+
+Store.put_score = written
+glpsearch.cli.run()
+"""
+
+
+def test_a_killed_distilled_evaluate_resumes_without_redoing_finished_students(
+    searched, tmp_path, fine_tunes
+):
+    cache, out = tmp_path / "cache", tmp_path / "eval"
+    args = ["evaluate", "--from", str(searched), "--cache", str(cache), "--out", str(out),
+            "--seeds", "2", "--distill", "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLP_MARKER": str(tmp_path / "paused"),
+           "GLP_AT": "3"}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_AFTER_SCORES, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (tmp_path / "paused").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the third student was not reached in time"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    finished = score_keys(cache)
+    assert len(finished) == 3 and len(list((cache / "teachers").glob("*/*.pt"))) == 1
+
+    record = evaluate(searched, cache, out, "--distill")  # the same command again
+    students = 2 * len({tuple(sorted(r["removed"])) for r in record["results"]})
+    assert fine_tunes == [True] * (students - 3)  # no teacher, no finished student again
+    assert record["evaluations"] == {"computed": students - 3, "cached": 3, "failed": 0}
+    assert finished < score_keys(cache)
