@@ -27,12 +27,17 @@ from glpsearch.results import atomic_write
 from glpsearch.store import Store
 
 
-def evaluate(engine: Engine, depths: Sequence[Depth]) -> list[Outcome]:
-    """Each depth's outcome over the engine's seeds, in the order of `depths`.
+def evaluate(
+    engine: Engine, depths: Sequence[Depth], students: bool = False
+) -> list[Outcome | None]:
+    """Each depth's outcome over the engine's seeds, in the order of `depths`; with `students`
+    (distilling), None for the unpruned model: it is the teacher, not a student of itself.
 
     One request for every distinct set: the engine de-duplicates and may run them in parallel.
     """
-    return engine.lookup([frozenset(depth.removed) for depth in depths])
+    wanted = [frozenset(d.removed) for d in depths if d.removed or not students]
+    found = dict(zip(wanted, engine.lookup(wanted), strict=True))
+    return [found.get(frozenset(depth.removed)) for depth in depths]
 
 
 def cached(
@@ -52,7 +57,7 @@ def cached(
 def evaluation_record(
     header: dict,
     depths: Sequence[Depth],
-    outcomes: Sequence[Outcome],
+    outcomes: Sequence[Outcome | None],
     seeds: Sequence[int],
     distill: dict | None = None,
     other: Sequence[Outcome | None] | None = None,
@@ -81,7 +86,7 @@ def evaluation_record(
             entry["distilled"] = _cell(distilled[i])
         results.append(entry)
     record = {**header, "command": "evaluate", "seeds": list(seeds), "results": results}
-    record["evaluations"] = tally({o.removed: o for o in outcomes}.values())
+    record["evaluations"] = tally({o.removed: o for o in outcomes if o is not None}.values())
     if distill is not None:
         record["distill"] = distill
     return record
@@ -157,7 +162,9 @@ def table(record: dict) -> Table:
             score = _score(entry)
             if distill is not None:
                 found = entry.get("distilled")
-                score += "\ndistilled " + ("not evaluated" if found is None else _score(found))
+                score += "\ndistilled " + (
+                    _score(found) if found else "-: the teacher" if not depth else "not evaluated"
+                )
             cells.append(f"{score}\n[dim]{removed}\nheld-out {heldout}[/]")
         result.add_row(strategy, *cells)
     return result

@@ -245,7 +245,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 engine = Engine(
                     evaluator, store, seeds, heeding(display), args.retry_failed, runner
                 )
-                outcomes = final.evaluate(engine, depths)
+                outcomes = final.evaluate(engine, depths, students=distill is not None)
             other = None
             if distilled is not None:  # the variant this run did not compute, if cached
                 fingerprint = evaluator.plain_fingerprint if distill else distilled["fingerprint"]

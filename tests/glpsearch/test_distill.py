@@ -212,11 +212,12 @@ def test_evaluate_distill_after_plain_trains_only_students_and_shows_both(
     assert fine_tunes == [False] * 2 * len(sets)
     assert "distill" not in plain and all("distilled" not in r for r in plain["results"])
     plain_keys = score_keys(cache)
+    pruned = len(sets) - 1  # the unpruned model is the teacher, not a student
 
     fine_tunes.clear()
     distilled = evaluate(searched, cache, out, "--distill", "--distill-alpha", "0.7")
-    assert fine_tunes == [False] + [True] * 2 * len(sets)  # one teacher, then the students
-    assert distilled["evaluations"] == {"computed": 2 * len(sets), "cached": 0, "failed": 0}
+    assert fine_tunes == [False] + [True] * 2 * pruned  # one teacher, then the students
+    assert distilled["evaluations"] == {"computed": 2 * pruned, "cached": 0, "failed": 0}
     info = distilled["distill"]
     assert info["settings"] == {"alpha": 0.7, "temperature": 2.0, "hidden": False,
                                 "teacher_seed": 0}  # fmt: skip
@@ -224,12 +225,15 @@ def test_evaluate_distill_after_plain_trains_only_students_and_shows_both(
     assert info["fingerprint"] != plain["fingerprint"]
     # never one cache entry for both: the students have keys of their own
     student_keys = score_keys(cache) - plain_keys
-    assert len(student_keys) == 2 * len(sets)
+    assert len(student_keys) == 2 * pruned
     assert all(k.split("/")[1] == info["fingerprint"] for k in student_keys)
     for old, new in zip(plain["results"], distilled["results"], strict=True):
         assert {k: new[k] for k in ("scores", "mean", "std")} == {
             k: old[k] for k in ("scores", "mean", "std")
         }  # the plain side, from the cache
+        if not new["removed"]:
+            assert "distilled" not in new
+            continue
         assert len(new["distilled"]["scores"]) == 2 and new["distilled"]["failures"] == []
 
     fine_tunes.clear()  # again, and plain again: all from the cache, both shown
@@ -239,8 +243,8 @@ def test_evaluate_distill_after_plain_trains_only_students_and_shows_both(
     )
     again = evaluate(searched, cache, out)
     assert fine_tunes == []
-    assert [r["distilled"] for r in again["results"]] == [
-        r["distilled"] for r in distilled["results"]
+    assert [r.get("distilled") for r in again["results"]] == [
+        r.get("distilled") for r in distilled["results"]
     ]
     assert again["evaluations"]["cached"] == 2 * len(sets)
 
@@ -254,8 +258,8 @@ def test_a_distilled_evaluate_before_any_plain_one_shows_plain_as_not_evaluated(
     printed = capsys.readouterr().out
     record = json.loads((out / "evaluate.json").read_text())
     assert all(r["mean"] is None and r["scores"] == [] for r in record["results"])
-    assert all(r["distilled"]["mean"] is not None for r in record["results"])
-    assert "not evaluated" in printed and "distilled" in printed
+    assert all(r["distilled"]["mean"] is not None for r in record["results"] if r["removed"])
+    assert "not evaluated" in printed and "distilled -: the teacher" in printed
 
 
 def test_distill_settings_without_distill_are_refused_in_one_line(searched, tmp_path, capsys):
@@ -352,7 +356,7 @@ def test_a_killed_distilled_evaluate_resumes_without_redoing_finished_students(
     assert len(finished) == 3 and len(list((cache / "teachers").glob("*/*.pt"))) == 1
 
     record = evaluate(searched, cache, out, "--distill")  # the same command again
-    students = 2 * len({tuple(sorted(r["removed"])) for r in record["results"]})
+    students = 2 * (len({tuple(sorted(r["removed"])) for r in record["results"]}) - 1)
     assert fine_tunes == [True] * (students - 3)  # no teacher, no finished student again
     assert record["evaluations"] == {"computed": students - 3, "cached": 3, "failed": 0}
     assert finished < score_keys(cache)
