@@ -360,3 +360,14 @@ def test_a_killed_distilled_evaluate_resumes_without_redoing_finished_students(
     assert fine_tunes == [True] * (students - 3)  # no teacher, no finished student again
     assert record["evaluations"] == {"computed": students - 3, "cached": 3, "failed": 0}
     assert finished < score_keys(cache)
+
+
+def test_parallel_workers_build_the_same_students_of_the_same_teacher(tiny_model, task_file):
+    from glpsearch.parallel import Recipe
+
+    spec = DataSpec(train=task_file)
+    recipe = Recipe(str(tiny_model), spec, FAST, distill=KD, teachers=Path("/cache/teachers"))
+    built = recipe.build("cpu")
+    driver = Evaluator(str(tiny_model), load_task(spec), FAST, distill=KD)
+    assert (built.fingerprint, built.distill) == (driver.fingerprint, KD)
+    assert built.teachers == Path("/cache/teachers")
