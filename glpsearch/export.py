@@ -128,7 +128,7 @@ def _facts(
             },
             "dev": None
             if folder is None or folder.evaluation is None
-            else {"pruned": _dev(folder, key), "unpruned": _dev(folder, ())},
+            else {"pruned": _dev(folder, key, teacher), "unpruned": _dev(folder, ())},
         },
         "speed": _speed(evaluator, folder, key),
     }
@@ -150,9 +150,24 @@ def _distill(teacher: dict | None) -> dict | None:
     }
 
 
-def _dev(folder: OutDir, key: tuple[int, ...]) -> dict | None:
+def _dev(folder: OutDir, key: tuple[int, ...], teacher: dict | None = None) -> dict | None:
+    """evaluate.json's dev scores of the set; for a distilled export, those of its students of
+    the same teacher and settings (None when they were not evaluated)."""
     entry = folder.dev(key)
-    return None if entry is None else {k: entry[k] for k in ("mean", "std", "scores")}
+    if teacher is not None:
+        evaluation = folder.evaluation or {}
+        same = (evaluation.get("distill") or {}).get("fingerprint") == teacher["fingerprint"]
+        entry = next(
+            (
+                e.get("distilled")
+                for e in evaluation.get("results", ())
+                if same and tuple(sorted(e["removed"])) == key and e.get("distilled")
+            ),
+            None,
+        )
+    if entry is None or entry["mean"] is None:
+        return None
+    return {k: entry[k] for k in ("mean", "std", "scores")}
 
 
 def _speed(evaluator: Evaluator, folder: OutDir | None, key: tuple[int, ...]) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -276,15 +277,25 @@ def test_distill_settings_without_distill_are_refused_in_one_line(searched, tmp_
     assert not (tmp_path / "c").exists()
 
 
-def test_export_finetune_distill_records_the_teacher_and_settings(searched, tmp_path):
-    cache = tmp_path / "cache"
+def test_export_finetune_distill_records_the_teacher_and_settings(searched, tmp_path, fine_tunes):
+    cache, folder = tmp_path / "cache", tmp_path / "out"
+    shutil.copytree(searched, folder)
+    evaluated = evaluate(
+        folder, cache, folder, "--seeds", "1", "--distill", "--distill-temperature", "3"
+    )
+    fine_tunes.clear()
     args = [
-        "export", "--from", str(searched), "--layers-removed", "1", "--finetune", "--distill",
+        "export", "--from", str(folder), "--layers-removed", "1", "--finetune", "--distill",
         "--distill-temperature", "3", "--cache", str(cache), "--out", str(tmp_path / "model"),
         "--quiet",
     ]  # fmt: skip
     assert main(args) == 0
+    assert fine_tunes == [True]  # the student; the teacher of the evaluate is reused
     facts = json.loads((tmp_path / "model" / "glpsearch.json").read_text())
+    # the card's dev score is the distilled one evaluate measured, with the same settings
+    (entry,) = [r for r in evaluated["results"] if r["depth"] == 1]
+    assert facts["scores"]["dev"]["pruned"]["mean"] == entry["distilled"]["mean"]
+    assert facts["scores"]["dev"]["unpruned"] is None  # no plain evaluate
     distilled = facts["finetuned"]["distill"]
     assert (distilled["alpha"], distilled["temperature"], distilled["hidden"]) == (0.5, 3.0, False)
     assert distilled["teacher"]["seed"] == 0
