@@ -67,7 +67,8 @@ class Teacher:
 def obtain(evaluator: Evaluator, progress: Progress | None = None) -> Teacher:
     """The evaluator's teacher: read from its file, else fine-tuned once and saved there (in
     memory only when the evaluator has no teachers folder)."""
-    seed = evaluator.distill.teacher_seed  # type: ignore[union-attr]
+    assert evaluator.distill is not None
+    seed = evaluator.distill.teacher_seed
     if evaluator.teachers is None:
         return _train(evaluator, seed, progress)
     path = teacher_path(evaluator.teachers, evaluator.plain_fingerprint, seed)
@@ -77,7 +78,7 @@ def obtain(evaluator: Evaluator, progress: Progress | None = None) -> Teacher:
         if found is not None:
             return found
         teacher = _train(evaluator, seed, progress)
-        from glpsearch.evaluator import _save_checkpoint
+        from glpsearch.evaluator import _save_checkpoint  # here: the evaluator imports this module
 
         state = {"model": teacher.state, "logits": teacher.logits, "seconds": teacher.seconds}
         _save_checkpoint(str(path), state)
@@ -111,9 +112,7 @@ def _read(path: Path, n_examples: int) -> Teacher | None:
     up, a copy cut short): then it is trained again."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        return None
-    except Exception:  # torch.load raises many kinds for a damaged file
+    except Exception:  # missing, or damaged: torch.load raises many kinds for that
         return None
     if not isinstance(state, dict) or len(state.get("logits", ())) != n_examples:
         return None
