@@ -25,6 +25,17 @@ EMBEDDED_SETTINGS = TrainSettings(epochs=1.0, lr=1e-4)
 
 
 @dataclass(frozen=True)
+class DistillSettings:
+    """How a pruned model learns from the fine-tuned unpruned one (`--distill`). Every field is
+    part of the fingerprint of distilled fine-tunes, and only of those: plain ones keep theirs."""
+
+    alpha: float = 0.5  # weight of the teacher's softened outputs; 1 - alpha: the task loss
+    temperature: float = 2.0
+    hidden: bool = False  # each kept layer's output also matches its source layer's (MSE)
+    teacher_seed: int = 0  # the one teacher every student of a run learns from
+
+
+@dataclass(frozen=True)
 class DataSpec:
     """Where the task's examples come from: a named task or GLUE folder (`task`), a dataset
     `datasets` opens (`dataset`: hub name or folder, with its config and splits), or local

@@ -419,14 +419,20 @@ class Engine:
         self.on_event(CandidateFinished(outcome))
 
     def _from_store(self, job: Job) -> Result | None:
-        where = (self.scorer.fingerprint, job.seed, job.removed)
-        record = self.store.get_score(*where, budget=job.budget)
-        if record is not None:
-            return Result(job, Score.from_record(record), None, 0.0, cached=True)
-        failure = None if self.retry_failed else self.store.get_failure(*where, budget=job.budget)
-        if failure is not None:
-            return Result(job, None, failure["reason"], 0.0, cached=True)
-        return None
+        return stored(self.store, self.scorer.fingerprint, job, failures=not self.retry_failed)
+
+
+def stored(store: Store, fingerprint: str, job: Job, failures: bool = True) -> Result | None:
+    """The job's result the store holds under `fingerprint` (its failure too, with
+    `failures`), or None."""
+    where = (fingerprint, job.seed, job.removed)
+    record = store.get_score(*where, budget=job.budget)
+    if record is not None:
+        return Result(job, Score.from_record(record), None, 0.0, cached=True)
+    failure = store.get_failure(*where, budget=job.budget) if failures else None
+    if failure is not None:
+        return Result(job, None, failure["reason"], 0.0, cached=True)
+    return None
 
 
 def tally(outcomes: Iterable[Outcome]) -> dict[str, int]:

@@ -34,8 +34,9 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from glpsearch import distill as distillation
 from glpsearch import metrics, models, reference, surgery
-from glpsearch.config import TrainSettings
+from glpsearch.config import DistillSettings, TrainSettings
 from glpsearch.data import Examples, TaskData
 from glpsearch.errors import UserError
 from glpsearch.score import CandidateFailed, Score
@@ -51,8 +52,16 @@ FINITE_CHECK_STEPS = 32
 
 class Evaluator:
     def __init__(
-        self, model: str | None, task: TaskData, settings: TrainSettings, device: str = "cpu"
+        self,
+        model: str | None,
+        task: TaskData,
+        settings: TrainSettings,
+        device: str = "cpu",
+        distill: DistillSettings | None = None,
+        teachers: Path | None = None,
     ) -> None:
+        """`distill`: train every model as a student of the fine-tuned unpruned model, kept
+        in the folder `teachers` (glpsearch/distill.py)."""
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         self.task = task
@@ -78,7 +87,14 @@ class Evaluator:
             )
         self._train = self._tokenize(task.train)
         self._heldout = self._tokenize(task.heldout)
-        self.fingerprint = self._fingerprint()
+        self.distill, self.teachers = distill, teachers
+        self._teacher: distillation.Teacher | None = None
+        self.plain_fingerprint = self._fingerprint()  # a distilled run's teacher's
+        self.fingerprint = (
+            self.plain_fingerprint
+            if distill is None
+            else distillation.fingerprint(self.plain_fingerprint, distill)
+        )
 
     def describe(self) -> dict:
         """What the fingerprint stands for, in words a person can read (`glpsearch status`)."""
@@ -94,7 +110,14 @@ class Evaluator:
             "settings": asdict(self.settings),
             "evaluator_version": EVALUATOR_VERSION,
             "precision": self.precision,
+            **({} if self.distill is None else {"distill": asdict(self.distill)}),
         }
+
+    def teacher(self, progress: Progress | None = None) -> distillation.Teacher:
+        """The fine-tuned unpruned model students learn from: trained once, then read."""
+        if self._teacher is None:
+            self._teacher = distillation.obtain(self, progress)
+        return self._teacher
 
     def build(self, removed: Iterable[int], seed: int) -> torch.nn.Module:
         """The pretrained model with `removed` layers gone; new heads initialised from `seed`."""
@@ -133,8 +156,11 @@ class Evaluator:
         rate schedule still spans the full run) and, given `save`, leaves a checkpoint there;
         given `resume`, it continues such a checkpoint instead of starting over.
         """
+        objective = None  # before the student is built: its seed then starts its random stream
+        if self.distill is not None:
+            objective = distillation.Objective(self, self.teacher(progress), removed)
         model = self.build(removed, seed)
-        self._fine_tune(model, seed, progress, budget, resume, save)
+        self._fine_tune(model, seed, progress, budget, resume, save, objective)
         return model
 
     def evaluate(
@@ -170,14 +196,16 @@ class Evaluator:
         budget: float = 1.0,
         resume: str | None = None,
         save: str | None = None,
+        objective: distillation.Objective | None = None,
     ) -> None:
         s = self.settings
+        features = self._train if objective is None else objective.features(self._train)
         generator = torch.Generator().manual_seed(seed)
         sampler = LengthGroupedSampler(
             s.batch_size, lengths=[len(f["input_ids"]) for f in self._train], generator=generator
         )
         loader = DataLoader(
-            self._train, batch_size=s.batch_size, sampler=sampler, collate_fn=self._collate
+            features, batch_size=s.batch_size, sampler=sampler, collate_fn=self._collate
         )
         total = self.total_steps
         optimizer = torch.optim.AdamW(
@@ -207,8 +235,12 @@ class Evaluator:
                 _set_rng(rng, self.device)
                 rng = None
             for batch in batches:
+                batch = _to(batch, self.device)
                 with self._autocast():
-                    loss = model(**_to(batch, self.device)).loss
+                    if objective is None:
+                        loss = model(**batch).loss
+                    else:
+                        loss = objective.loss(model, batch)
                 finite &= torch.isfinite(loss)  # on the device: no wait for the GPU each step
                 if (step + 1) % FINITE_CHECK_STEPS == 0 or step + 1 == stop:
                     _check_finite(finite, step + 1)

@@ -59,8 +59,12 @@ def export(
     folder: OutDir | None = None,
     progress: Progress | None = None,
     repo: str | None = None,
+    teacher: dict | None = None,
 ) -> list[Path]:
     """Build (and with plan.finetune, fine-tune) the pruned model and write it to `out`.
+
+    An evaluator with distillation settings fine-tunes it as a student; `teacher` (what
+    `cli.setup.prepare_teacher` says of it) goes into the card and glpsearch.json.
 
     To fine-tune as the paper does after pruning, give an evaluator of `task.final()`: all
     training data, the held-out part included. `folder` (the search's out folder) adds its
@@ -77,7 +81,7 @@ def export(
     if names is not None:
         model.config.id2label = dict(enumerate(names))
         model.config.label2id = {name: i for i, name in enumerate(names)}
-    facts = _facts(evaluator, plan, folder, repo)
+    facts = _facts(evaluator, plan, folder, repo, teacher)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glpsearch-export-") as staging:
         # transformers writes in place; each file then goes in whole, so none is ever half there
@@ -102,7 +106,13 @@ def _check_layers(removed: tuple[int, ...], n_layers: int) -> None:
         raise UserError(f"cannot remove all {n_layers} layers; keep at least one")
 
 
-def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None, repo: str | None) -> dict:
+def _facts(
+    evaluator: Evaluator,
+    plan: ExportPlan,
+    folder: OutDir | None,
+    repo: str | None,
+    teacher: dict | None = None,
+) -> dict:
     """glpsearch.json: everything the card says, for programs."""
     task, key = evaluator.task, tuple(sorted(plan.removed))
     searched = None if folder is None else folder.find(key)
@@ -125,6 +135,7 @@ def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None, repo: 
             "seed": plan.seed,
             "examples": len(task.train),
             "settings": asdict(evaluator.settings),
+            "distill": _distill(teacher),
         },
         "scores": {
             "heldout": None
@@ -135,7 +146,7 @@ def _facts(evaluator: Evaluator, plan: ExportPlan, folder: OutDir | None, repo: 
             },
             "dev": None
             if folder is None or folder.evaluation is None
-            else {"pruned": _dev(folder, key), "unpruned": _dev(folder, ())},
+            else {"pruned": _dev(folder, key, teacher), "unpruned": _dev(folder, ())},
         },
         "speed": _speed(evaluator, folder, key),
         "hub": _hub(evaluator, repo),
@@ -178,9 +189,40 @@ def _license(model_dir: Path) -> dict | None:
     return {k: v for k, v in found.items() if isinstance(v, str)} if found["license"] else None
 
 
-def _dev(folder: OutDir, key: tuple[int, ...]) -> dict | None:
+def _distill(teacher: dict | None) -> dict | None:
+    """The distillation a fine-tune learned by: its settings and its teacher."""
+    if teacher is None:
+        return None
+    found = teacher["teacher"]
+    return {
+        **teacher["settings"],
+        "teacher": {
+            "model": "the unpruned base model fine-tuned on the same examples and settings",
+            "seed": found["seed"],
+            "fingerprint": found["fingerprint"],
+        },
+        "fingerprint": teacher["fingerprint"],
+    }
+
+
+def _dev(folder: OutDir, key: tuple[int, ...], teacher: dict | None = None) -> dict | None:
+    """evaluate.json's dev scores of the set; for a distilled export, those of its students of
+    the same teacher and settings (None when they were not evaluated)."""
     entry = folder.dev(key)
-    return None if entry is None else {k: entry[k] for k in ("mean", "std", "scores")}
+    if teacher is not None:
+        evaluation = folder.evaluation or {}
+        same = (evaluation.get("distill") or {}).get("fingerprint") == teacher["fingerprint"]
+        entry = next(
+            (
+                e.get("distilled")
+                for e in evaluation.get("results", ())
+                if same and tuple(sorted(e["removed"])) == key and e.get("distilled")
+            ),
+            None,
+        )
+    if entry is None or entry["mean"] is None:
+        return None
+    return {k: entry[k] for k in ("mean", "std", "scores")}
 
 
 def _speed(evaluator: Evaluator, folder: OutDir | None, key: tuple[int, ...]) -> dict:
@@ -303,6 +345,7 @@ def _body(facts: dict, where: str) -> str:
             else f"yes, on all {trained['examples']} training examples (seed {trained['seed']}, "
             f"{_epochs(trained['settings']['epochs'])}, lr {trained['settings']['lr']:g}) |"
         ),
+        *_distill_line(trained),
         "",
         *_scores(facts["scores"], metric, len(layers["removed"])),
         *_speed_lines(facts["speed"]),
@@ -317,6 +360,18 @@ def _body(facts: dict, where: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _distill_line(trained: dict | None) -> list[str]:
+    distill = None if trained is None else trained.get("distill")
+    if distill is None:
+        return []
+    hidden = "; each kept layer also matched its source layer's output" * distill["hidden"]
+    return [
+        f"| distilled | from {distill['teacher']['model']} (seed {distill['teacher']['seed']}, "
+        f"glpsearch fingerprint {distill['teacher']['fingerprint']}): alpha "
+        f"{distill['alpha']:g}, temperature {distill['temperature']:g}{hidden} |"
+    ]
 
 
 def _scores(scores: dict, metric: str, depth: int) -> list[str]:

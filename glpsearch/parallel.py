@@ -15,9 +15,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.managers import SyncManager
+from pathlib import Path
 from typing import Any
 
-from glpsearch.config import DataSpec, TrainSettings
+from glpsearch.config import DataSpec, DistillSettings, TrainSettings
 from glpsearch.engine import Job, Progress, Result, Scorer, compute
 
 WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then recorded failed
@@ -31,13 +32,16 @@ class Recipe:
     data: DataSpec
     settings: TrainSettings
     final: bool = False  # the final protocol: all training data, scored on the dev set
+    distill: DistillSettings | None = None  # students of the teacher kept in `teachers`
+    teachers: Path | None = None
 
     def build(self, device: str) -> Scorer:
         from glpsearch.data import load_task
         from glpsearch.evaluator import Evaluator
 
         task = load_task(self.data)
-        return Evaluator(self.model, task.final() if self.final else task, self.settings, device)
+        task = task.final() if self.final else task
+        return Evaluator(self.model, task, self.settings, device, self.distill, self.teachers)
 
 
 _loaded: dict[Recipe, Scorer] = {}  # per worker process: the evaluator it built

@@ -37,6 +37,13 @@ def num_layers(model: nn.Module) -> int:
     return len(layer_list(model)[2])
 
 
+def kept_layers(n_layers: int, removed: Iterable[int]) -> list[int]:
+    """The original indices of the layers a model keeps, in order: the pruned model's layer k
+    is the original model's layer kept_layers(...)[k], with the same weights."""
+    removed = set(removed)
+    return [i for i in range(n_layers) if i not in removed]
+
+
 def remove_layers(model: nn.Module, removed: Iterable[int]) -> nn.Module:
     """Drop the given layers in place and return the model; kept layers keep their weights."""
     parent, attribute, layers = layer_list(model)
@@ -46,7 +53,7 @@ def remove_layers(model: nn.Module, removed: Iterable[int]) -> nn.Module:
         raise ValueError(f"layer indices must be in 0..{n - 1}, got {sorted(removed)}")
     if len(removed) >= n:
         raise ValueError(f"cannot remove all {n} layers")
-    kept = [layer for i, layer in enumerate(layers) if i not in removed]
+    kept = [layers[i] for i in kept_layers(n, removed)]
     setattr(parent, attribute, nn.ModuleList(kept))
     config = model.config
     layer_types = getattr(config, "layer_types", None)

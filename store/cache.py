@@ -35,6 +35,13 @@ _CHECKPOINTS = "checkpoints"
 _SUFFIX = ".ckpt"
 
 
+def teacher_folder(directory: str | os.PathLike[str]) -> Path:
+    """Where the teachers of distilled fine-tunes live in the cache folder `directory`: files
+    the evaluator writes and reads, like checkpoints (open the Store first: it makes the folder
+    a cache, and refuses a folder that holds other files)."""
+    return Path(directory).expanduser() / "teachers"
+
+
 class StoreError(Exception):
     """The store cannot be opened or written; the message says why and what to do."""
 

@@ -18,8 +18,10 @@ from glpsearch.cli.setup import (
     check_writable_target,
     data_spec,
     default_cache,
+    distill_settings,
     load_evaluator,
     make_runner,
+    prepare_teacher,
     read_from,
     resolve_device,
     seeds_of,
@@ -104,12 +106,19 @@ def run_export(args: argparse.Namespace) -> int:
     else:
         chosen = folder.depth(args.strategy, args.layers_removed)
         plan = ExportPlan(chosen.removed, args.finetune, args.seed, chosen.strategy)
+    distill = distill_settings(args)
+    if distill is not None and not args.finetune:
+        raise UserError("--distill goes with --finetune")
     with console.status("loading data and model") as status:
         settings = train_settings(args, None if folder is None else folder.settings())
         evaluator = load_evaluator(
-            args, folder, settings, resolve_device(args.device), args.finetune
+            args, folder, settings, resolve_device(args.device), args.finetune, distill
         )
-        status.update("fine-tuning" if args.finetune else "exporting")
+    teacher = None
+    if distill is not None:
+        with Store(args.cache or default_cache()):  # makes the folder a cache, for the teacher
+            teacher = prepare_teacher(console, evaluator)
+    with console.status("fine-tuning" if args.finetune else "exporting") as status:
         written = export(
             evaluator,
             plan,
@@ -117,13 +126,15 @@ def run_export(args: argparse.Namespace) -> int:
             folder,
             lambda step, total: status.update(f"fine-tuning: step {step} of {total}"),
             args.push_to_hub,
+            teacher,
         )
     out = Console(quiet=args.quiet)
     removed = " ".join(map(str, plan.removed)) or "none"
     out.print(
         f"exported {evaluator.model_name} without layers {removed} "
         f"({evaluator.n_layers - len(plan.removed)} of {evaluator.n_layers} kept, "
-        f"{'fine-tuned' if plan.finetune else 'not fine-tuned'}) to {args.out}"
+        f"{'fine-tuned' if plan.finetune else 'not fine-tuned'}"
+        f"{' by distillation' if distill is not None else ''}) to {args.out}"
     )
     out.print("wrote " + ", ".join(p.name for p in written))
     if args.push_to_hub is not None:
@@ -216,28 +227,42 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from glpsearch.parallel import Recipe
     from glpsearch.progress import Display
 
+    distill = distill_settings(args)
     with console.status("loading data and model"):
         settings = train_settings(args, folder.settings())
         device = resolve_device(args.device)
         data = data_spec(args, folder.data_spec())
-        evaluator = load_evaluator(args, folder, settings, device, final=True)
-        recipe = Recipe(args.model or folder.model, data, settings, final=True)
+        evaluator = load_evaluator(args, folder, settings, device, True, distill)
+        recipe = Recipe(
+            args.model or folder.model, data, settings, True, distill, evaluator.teachers
+        )
         runner = make_runner(args, recipe, device)
     seeds = seeds_of(args)
     cache = args.cache or default_cache()
     task = evaluator.task
     console.print(
         f"[bold]evaluate[/] {len({d.key for d in depths})} models of {folder.selection} with "
-        f"{len(seeds)} seed{'s' * (len(seeds) > 1)}: fine-tuned on {len(task.train)} examples, "
-        f"scored on {len(task.heldout)} dev examples; cache {cache} "
+        f"{len(seeds)} seed{'s' * (len(seeds) > 1)}"
+        f"{', distilled from the unpruned model' if distill else ''}: fine-tuned on "
+        f"{len(task.train)} examples, scored on {len(task.heldout)} dev examples; cache {cache} "
         f"[dim]fingerprint {evaluator.fingerprint}[/]"
     )
     from glpsearch.engine import Engine
 
     try:
-        with Store(cache) as store, Display(console) as display:
-            engine = Engine(evaluator, store, seeds, heeding(display), args.retry_failed, runner)
-            outcomes = final.evaluate(engine, depths)
+        with Store(cache) as store:
+            distilled = final.distill_info(out, evaluator.plain_fingerprint)
+            if distill is not None:
+                distilled = {**prepare_teacher(console, evaluator), "this_run": True}
+            with Display(console) as display:
+                engine = Engine(
+                    evaluator, store, seeds, heeding(display), args.retry_failed, runner
+                )
+                outcomes = final.evaluate(engine, depths, students=distill is not None)
+            other = None
+            if distilled is not None:  # the variant this run did not compute, if cached
+                fingerprint = evaluator.plain_fingerprint if distill else distilled["fingerprint"]
+                other = final.cached(store, fingerprint, depths, seeds)
     finally:
         if runner is not None:
             runner.close()
@@ -251,10 +276,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "settings": asdict(settings),
         "n_train": len(task.train),
         "n_dev": len(task.heldout),
-        "fingerprint": evaluator.fingerprint,
+        "fingerprint": evaluator.plain_fingerprint,
         "cache": str(cache),
     }
-    record = final.evaluation_record(header, depths, outcomes, seeds)
+    record = final.evaluation_record(header, depths, outcomes, seeds, distilled, other)
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
     written = final.write_evaluation(out, record)
     view = Console(quiet=args.quiet)

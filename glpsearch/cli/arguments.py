@@ -19,7 +19,7 @@ from glpsearch.cli.after_search import (
 )
 from glpsearch.cli.search import run_compare, run_search
 from glpsearch.cli.setup import EXIT_USAGE
-from glpsearch.config import EMBEDDED_SETTINGS, TrainSettings
+from glpsearch.config import EMBEDDED_SETTINGS, DistillSettings, TrainSettings
 from glpsearch.strategies.halving import MIN_RUNG_STEPS
 
 DESCRIPTION = "The `glpsearch` command. Bad input ends in one line on stderr and exit code 2."
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.add_argument("--retry-failed", action="store_true", help="retry failed fine-tunes")
     _task_arguments(evaluate)
     _train_arguments(evaluate, "fine-tuning (default: the record's settings)")
+    _distill_arguments(evaluate)
     _work_arguments(evaluate)
     _files_arguments(evaluate, None, "where evaluate.json goes (default: the --from folder)")
 
@@ -143,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_number(int, 0), default=0, help="seed of the new classifier head and of "
         "fine-tuning (default: 0)",
     )  # fmt: skip
+    _distill_arguments(export).add_argument(
+        "--cache",
+        type=Path,
+        help="where the teacher is kept (default: $GLPSEARCH_CACHE or the per-user cache folder)",
+    )
     export.add_argument("--out", type=Path, required=True, help="the folder to write")
     hub = export.add_argument_group("the Hugging Face Hub")
     hub.add_argument(
@@ -387,6 +393,38 @@ def _train_arguments(parser: argparse.ArgumentParser, title: str) -> argparse._A
     )
     train.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto)")
     return train
+
+
+def _distill_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """--distill and its settings (glpsearch/distill.py); setup.distill_settings reads them."""
+    defaults = DistillSettings()
+    distill = parser.add_argument_group("distillation")
+    distill.add_argument(
+        "--distill",
+        action="store_true",
+        help="fine-tune each pruned model as a student of the unpruned model fine-tuned on the "
+        "same data (the teacher: trained once with --seed, kept in the cache)",
+    )
+    distill.add_argument(
+        "--distill-alpha",
+        type=_number(float, 0),
+        metavar="A",
+        help=f"weight of the teacher's softened outputs, 1-A of the task loss, 0 to 1 "
+        f"(default: {defaults.alpha:g})",
+    )
+    distill.add_argument(
+        "--distill-temperature",
+        type=_number(float, 0, False),
+        metavar="T",
+        help=f"softmax temperature of the teacher and student outputs "
+        f"(default: {defaults.temperature:g})",
+    )
+    distill.add_argument(
+        "--distill-hidden",
+        action="store_true",
+        help="also match each kept layer's output to the teacher layer it came from (MSE)",
+    )
+    return distill
 
 
 def _int_list(low: int) -> Callable[[str], tuple[int, ...]]:

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from glpsearch import __version__, strategies
 from glpsearch.cli.interrupt import heeding
-from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
+from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, DistillSettings, TrainSettings
 from glpsearch.data import EMBEDDED_TASK, TaskData
 from glpsearch.errors import UserError
 from glpsearch.store import Store
@@ -53,6 +53,24 @@ def train_settings(args: argparse.Namespace, base: TrainSettings | None = None) 
         base = EMBEDDED_SETTINGS if embedded else TrainSettings()
     given = {f.name: getattr(args, f.name, None) for f in fields(TrainSettings)}
     return replace(base, **{name: value for name, value in given.items() if value is not None})
+
+
+def distill_settings(args: argparse.Namespace) -> DistillSettings | None:
+    """--distill's settings, None without it; the teacher's seed is --seed."""
+    given = {
+        "alpha": args.distill_alpha,
+        "temperature": args.distill_temperature,
+        "hidden": args.distill_hidden or None,
+    }
+    if not args.distill:
+        named = [f"--distill-{name}" for name, value in given.items() if value is not None]
+        if named:
+            raise UserError(f"{named[0]} goes with --distill")
+        return None
+    if args.distill_alpha is not None and args.distill_alpha > 1:
+        raise UserError("--distill-alpha must be between 0 and 1")
+    settings = {name: value for name, value in given.items() if value is not None}
+    return DistillSettings(**settings, teacher_seed=args.seed)
 
 
 def data_spec(args: argparse.Namespace, base: DataSpec | None = None) -> DataSpec:
@@ -150,15 +168,48 @@ def load_evaluator(
     settings: TrainSettings,
     device: str,
     final: bool = False,
+    distill: DistillSettings | None = None,
 ) -> Evaluator:
     """The model and task the options name, the --from record's for those not given; `final`:
-    the task's final protocol (all training data, scored on the dev set)."""
+    the task's final protocol (all training data, scored on the dev set); `distill`: students of
+    a teacher kept in the cache (`prepare_teacher` trains it)."""
     from glpsearch.data import load_task
     from glpsearch.evaluator import Evaluator
+    from glpsearch.store.cache import teacher_folder
 
     task = load_task(data_spec(args, None if folder is None else folder.data_spec()))
     model = args.model or (None if folder is None else folder.model)
-    return Evaluator(model, task.final() if final else task, settings, device)
+    teachers = None if distill is None else teacher_folder(args.cache or default_cache())
+    return Evaluator(model, task.final() if final else task, settings, device, distill, teachers)
+
+
+def prepare_teacher(console: Console, evaluator: Evaluator) -> dict:
+    """Read or fine-tune the teacher of a distilled run before any student (open the store
+    first: it makes the cache folder); what a record says of it."""
+    from glpsearch.score import CandidateFailed
+
+    assert evaluator.distill is not None
+    seed = evaluator.distill.teacher_seed
+    with console.status("loading the teacher") as status:
+
+        def progress(step: int, total: int) -> None:
+            status.update(
+                f"fine-tuning the teacher (unpruned, seed {seed}): step {step} of {total}"
+            )
+
+        try:
+            teacher = evaluator.teacher(progress)
+        except CandidateFailed as exc:
+            raise UserError(f"the teacher's fine-tune failed: {exc}") from None
+    return {
+        "settings": asdict(evaluator.distill),
+        "fingerprint": evaluator.fingerprint,
+        "teacher": {
+            "fingerprint": evaluator.plain_fingerprint,
+            "seed": seed,
+            "train_seconds": round(teacher.seconds, 3),
+        },
+    }
 
 
 # -- what search and compare run with ---------------------------------------------------------
