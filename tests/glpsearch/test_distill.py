@@ -187,7 +187,7 @@ def searched(tiny_model, task_file, tmp_path_factory) -> Path:
     args = [
         "search", "--model", str(tiny_model), "--train", str(task_file), "--validation",
         str(dev), "--remove", "2", "--cache", str(root / "search-cache"), "--out",
-        str(root / "out"), "--quiet", *CLI_FAST,
+        str(root / "out"), "--quiet", "--force", *CLI_FAST,
     ]  # fmt: skip
     assert main(args) == 0
     return root / "out"
