@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from glpsearch import strategies
-from glpsearch.cli.setup import Setup, make_engine, prepare
+from glpsearch import report, strategies
+from glpsearch.cli.setup import Setup, data_spec, make_engine, prepare
 from glpsearch.compare import Comparison, StrategyRun, write_compare
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import TaskData
 from glpsearch.errors import GLPSearchError
-from glpsearch.outdir import Depth, OutDir
+from glpsearch.outdir import OutDir
 from glpsearch.store import Store, StoreError
 
 if TYPE_CHECKING:  # torch and pandas load only when a function needs them
@@ -114,9 +114,6 @@ class _Finished:
     def _stem(self) -> str:
         return "compare" if "strategies" in self.record else "search"
 
-    def _entries(self) -> list[dict]:
-        return self.record.get("strategies", [self.record])
-
     def to_frame(self) -> pandas.DataFrame:
         """One row per candidate: strategy, step (layers removed), removed set, score, std,
         seeds, whether it was kept, cached or computed, seconds, failure."""
@@ -136,7 +133,7 @@ class _Finished:
                 "seconds": candidate.seconds,
                 "failure": candidate.failure,
             }
-            for entry in self._entries()
+            for entry in report.entries(self.record)
             for step in _steps(entry)
             for candidate in step.candidates
         ]
@@ -147,11 +144,8 @@ class _Finished:
         from glpsearch.results import write_search
 
         path = Path(out).expanduser()
-        with _one_error():
-            if self._stem() == "compare":
-                written = write_compare(path, self.record)
-            else:
-                written = write_search(path, self.record)
+        write = write_compare if self._stem() == "compare" else write_search
+        written = write(path, self.record)
         self._saved = path
         return written
 
@@ -165,12 +159,11 @@ class _Finished:
         """The pruned transformers model: the first `layers_removed` layers of the strategy's
         removal order gone. Its classification head is new (from `seed`) unless `finetune`,
         which fine-tunes it on all training data, held-out part included, as export does."""
-        removed = self._depth(strategy, layers_removed).removed
-        with _one_error():
-            evaluator = self._source.evaluator_for(finetune)
-            if finetune:
-                return evaluator.train(removed, seed)
-            return evaluator.build(removed, seed)
+        removed = self._outdir().depth(strategy, layers_removed).removed
+        evaluator = self._source.evaluator_for(finetune)
+        if finetune:
+            return evaluator.train(removed, seed)
+        return evaluator.build(removed, seed)
 
     def export(
         self,
@@ -184,15 +177,10 @@ class _Finished:
         `glpsearch export` does; returns the files written."""
         from glpsearch.export import ExportPlan, export
 
-        depth = self._depth(strategy, layers_removed)
+        depth = self._outdir().depth(strategy, layers_removed)
         plan = ExportPlan(depth.removed, finetune, seed, depth.strategy)
-        with _one_error():
-            evaluator = self._source.evaluator_for(finetune)
-            return export(evaluator, plan, Path(folder).expanduser(), self._outdir())
-
-    def _depth(self, strategy: str | None, layers_removed: int) -> Depth:
-        with _one_error():
-            return self._outdir().depth(strategy, layers_removed)
+        evaluator = self._source.evaluator_for(finetune)
+        return export(evaluator, plan, Path(folder).expanduser(), self._outdir())
 
     def _outdir(self) -> OutDir:
         """The run read as an out folder: the saved one once `save` wrote it."""
@@ -233,12 +221,12 @@ class CompareRun(_Finished):
     @property
     def orders(self) -> dict[str, list[int] | None]:
         """Each strategy's removal order."""
-        return {entry["strategy"]: entry["order"] for entry in self._entries()}
+        return {entry["strategy"]: entry["order"] for entry in report.entries(self.record)}
 
     @property
     def steps(self) -> dict[str, list[Step]]:
         """Each strategy's depths, as `SearchRun.steps`."""
-        return {entry["strategy"]: _steps(entry) for entry in self._entries()}
+        return {entry["strategy"]: _steps(entry) for entry in report.entries(self.record)}
 
 
 def _steps(entry: dict) -> list[Step]:
@@ -333,10 +321,7 @@ def arguments(
                     "in-memory data is scored in this process: leave jobs and backend as they are, "
                     "or save the data to a file and give its path"
                 )
-            with _one_error():
-                from glpsearch.cli.setup import data_spec
-
-                task = task_from_memory(dataset, data_spec(args))
+            task = task_from_memory(dataset, data_spec(args))
     return args, task
 
 

@@ -125,6 +125,22 @@ def test_the_cli_finds_the_api_results_in_the_cache_and_writes_the_same_files(
     assert (tmp_path / "layers.txt").read_text() == (work / "glp-out" / "layers.txt").read_text()
 
 
+def test_out_writes_the_files_as_the_command_does(readme, tiny_model, sst2, tmp_path):
+    _, work = readme
+    options = {"remove": 1, "train_limit": 200, "epochs": 1, "cache": work / "glp-cache"}
+    run = glpsearch.search(tiny_model, sst2, out=tmp_path / "out", progress=False, **options)
+    assert json.loads((tmp_path / "out" / "search.json").read_text()) == run.record
+    assert run.record["evaluations"]["computed"] == 0
+
+
+def test_a_broken_cache_is_the_same_error_type(tiny_model, task_file, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "cache.db").write_text("not a database")
+    with pytest.raises(glpsearch.GLPSearchError, match="cannot open the cache at"):
+        glpsearch.search(tiny_model, task_file, remove=1, cache=cache, progress=False)
+
+
 def test_compare_models_come_from_the_chosen_strategy(readme):
     names, _ = readme
     comparison = names["comparison"]
