@@ -318,7 +318,10 @@ def _load_template(folder: Path, task: TaskData) -> tuple[Any, dict, set[str], s
     inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the tokenizer
     makes). The config names the task's labels, so every model built from it says them."""
     names = task.label_names
-    labels = {} if names is None else {"id2label": dict(enumerate(names))}
+    labels = {}
+    if names is not None:
+        ids = {name: i for i, name in enumerate(names)}
+        labels = {"id2label": dict(enumerate(names)), "label2id": ids}
     try:
         config = AutoConfig.from_pretrained(
             folder,

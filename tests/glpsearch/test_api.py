@@ -67,6 +67,7 @@ def test_readme_example_searches_saves_exports_and_reloads(readme):
     assert saved == result.record
     assert (work / "glp-out" / "layers.txt").read_text() == f"{result.order[0]}\n"
     assert names["pruned"].config.num_hidden_layers == 3
+    assert names["pruned"].config.label2id == {"0": 0, "1": 1}
     reloaded = names["reloaded"]
     assert reloaded.config.num_hidden_layers == 3
     assert reloaded.config.id2label == {0: "0", 1: "1"}
