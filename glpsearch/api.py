@@ -64,7 +64,7 @@ class Candidate:
 
     removed: tuple[int, ...]  # ascending
     score: float | None  # mean held-out score over seeds; None when it failed
-    std: float | None  # standard deviation over seeds (None with one seed)
+    std: float | None  # standard deviation over seeds (0 with one seed; None if it failed)
     seeds: dict[int, float | None]  # each seed's score
     failure: str | None
     cached: bool  # every seed answered from the cache
