@@ -1,7 +1,11 @@
-"""Errors a user can fix. The CLI prints their message as one line and exits with code 2."""
+"""The one error type glpsearch raises for what a user can fix: the CLI prints its message as
+one line and exits with code 2; from Python (`glpsearch.search`, ...) it is raised as is."""
 
 from __future__ import annotations
 
 
-class UserError(Exception):
-    """Bad input: the message names the problem and the fix."""
+class GLPSearchError(Exception):
+    """Bad input: the message, one line, names the problem and the fix."""
+
+
+UserError = GLPSearchError  # the name the code base raises it by

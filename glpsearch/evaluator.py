@@ -349,14 +349,18 @@ class Evaluator:
 def _load_template(folder: Path, task: TaskData) -> tuple[Any, dict, set[str], set[str]]:
     """Config, pretrained state dict, the weights the checkpoint lacks (new heads), and the
     inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the tokenizer
-    makes)."""
+    makes). The config names the task's labels, so every model built from it says them."""
+    names = task.label_names
+    labels = {}
+    if names is not None:
+        ids = {name: i for i, name in enumerate(names)}
+        labels = {"id2label": dict(enumerate(names)), "label2id": ids}
     try:
         config = AutoConfig.from_pretrained(
             folder,
             num_labels=task.num_labels,
-            problem_type="regression"
-            if task.label_names is None
-            else "single_label_classification",
+            problem_type="regression" if names is None else "single_label_classification",
+            **labels,
         )
         model, info = AutoModelForSequenceClassification.from_pretrained(
             folder, config=config, output_loading_info=True, ignore_mismatched_sizes=True

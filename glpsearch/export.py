@@ -294,7 +294,7 @@ def _eval_results(facts: dict) -> list:
             EvalResult(
                 **common,
                 dataset_split="train",
-                metric_value=heldout["pruned"],
+                metric_value=float(heldout["pruned"]),
                 metric_name=f"held-out {metric} (search: part of train, set aside)",
             )
         )
@@ -304,7 +304,7 @@ def _eval_results(facts: dict) -> list:
             EvalResult(
                 **common,
                 dataset_split=hub["dev_split"],
-                metric_value=dev["pruned"]["mean"],
+                metric_value=float(dev["pruned"]["mean"]),
                 metric_name=f"dev {metric} (mean over {seeds} fine-tuning seeds)",
             )
         )

@@ -94,6 +94,11 @@ class OutDir:
         record = self.record
         if "data" in record:  # written since evaluate: the search's DataSpec itself
             spec = dict(record["data"])
+            if str(record.get("source", "")).startswith("dataset:") and not spec.get("dataset"):
+                raise UserError(
+                    f"{self.selection} was searched on data given in memory (Python), which "
+                    "no file names; give the data again with --train, --dataset or --task"
+                )
             for name in ("train", "validation"):
                 spec[name] = None if spec[name] is None else Path(spec[name])
             if spec["text_columns"] is not None:

@@ -280,17 +280,22 @@ def classes(names: list[str] | None, most: int = 6) -> str:
     return f"classes {shown}"
 
 
-def prepare(args: argparse.Namespace, console: Console, names: Sequence[str]) -> Setup:
-    """Load and check everything a run needs before the cache is opened or anything trained."""
+def prepare(
+    args: argparse.Namespace, console: Console, names: Sequence[str], task: TaskData | None = None
+) -> Setup:
+    """Load and check everything a run needs before the cache is opened or anything trained.
+    `task`: data given in memory (the API), instead of the one the options name; no
+    `args.out`: nothing to write (the API)."""
     settings = train_settings(args)
     cache = args.cache or default_cache()
-    check_writable_target(args.out)
+    if args.out is not None:
+        check_writable_target(args.out)
     with console.status("loading data and model"):
         from glpsearch.data import load_task
         from glpsearch.evaluator import Evaluator
 
         data = data_spec(args)
-        task = load_task(data)
+        task = load_task(data) if task is None else task
         device = resolve_device(args.device)
         evaluator = Evaluator(args.model, task, settings, device)
     n = evaluator.n_layers
