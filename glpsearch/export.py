@@ -64,7 +64,6 @@ def export(
         model.config.id2label = dict(enumerate(names))
         model.config.label2id = {name: i for i, name in enumerate(names)}
     facts = _facts(evaluator, plan, folder)
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glpsearch-export-") as staging:
         # transformers writes in place; each file then goes in whole, so none is ever half there
         model.cpu().save_pretrained(staging)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from glpsearch import schema
 from glpsearch.errors import UserError
 from glpsearch.progress import layers_text
 from glpsearch.results import atomic_write
@@ -158,9 +159,10 @@ def load(path: Path) -> dict:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
-    missing = [key for key in REQUIRED if key not in record]
+    missing = [key for key in REQUIRED if not isinstance(record, dict) or key not in record]
     if missing:
         raise UserError(f"{path} is not a glpsearch record (no {', '.join(missing)})")
+    schema.check(record, schema.COMPARE if "strategies" in record else schema.SEARCH, path)
     return record
 
 

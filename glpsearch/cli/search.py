@@ -14,9 +14,8 @@ from pathlib import Path
 from rich.console import Console
 
 from glpsearch import strategies
-from glpsearch.cli.setup import EXIT_FAILED, Setup, make_engine, prepare
+from glpsearch.cli.setup import EXIT_FAILED, Setup, make_engine, open_store, prepare
 from glpsearch.errors import UserError
-from glpsearch.store import Store
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -29,7 +28,7 @@ def run_search(args: argparse.Namespace) -> int:
     from glpsearch.report import totals
     from glpsearch.results import search_record, write_search
 
-    with closing(setup), Store(setup.cache) as store:
+    with closing(setup), open_store(setup.cache) as store:
         console.print(f"[bold]{args.strategy}[/]: {setup.summary()}")
         with Display(console) as display:
             engine = make_engine(args, setup, store, display)
@@ -57,7 +56,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from glpsearch.progress import Display
     from glpsearch.report import table, totals
 
-    with closing(setup), Store(setup.cache) as store:
+    with closing(setup), open_store(setup.cache) as store:
         console.print(f"[bold]compare {', '.join(chosen)}[/]: {setup.summary()}")
         with Display(console) as display:
             comparison = Comparison(lambda: make_engine(args, setup, store, display))
@@ -108,7 +107,8 @@ def _stopped_short(result: strategies.SearchResult, outcomes: dict, record: Path
     others = "" if count == len(last.candidates) else f" and {len(reasons) - 1} other reasons"
     print(
         f"glpsearch: error: every candidate with {last.depth} layer{'s' * (last.depth > 1)} "
-        f"removed failed ({reason}{others}), so the search stopped there; see {record}",
+        f"removed failed ({reason}{others}), so the search stopped there; see {record} "
+        "(failures are cached: --retry-failed computes them again)",
         file=sys.stderr,
     )
     return EXIT_FAILED
