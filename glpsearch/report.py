@@ -150,6 +150,8 @@ def redraw(out: Path) -> list[tuple[dict, list[Path]]]:
     drawn = []
     for path in found:
         record = load(path)
+        compare = "strategies" in record
+        schema.check(record, schema.COMPARE_TABLE if compare else schema.SEARCH_TABLE, path)
         drawn.append((record, draw(out, path.stem, record)))
     return drawn
 

@@ -16,6 +16,21 @@ from typing import Any
 from glpsearch.errors import UserError
 
 NUMBER = (float, None)
+# What every reader of a search or compare record needs: each strategy's depths and scores.
+STEP = {"depth": int, "chosen": ([int], None), "score": NUMBER}
+ENTRY = {"strategy": str, "steps": [STEP], "order?": ([int], None)}
+HEADER = {
+    "model": str,
+    "task": str,
+    "metric": str,
+    "n_layers": int,
+    "baseline": {"score": NUMBER},
+    "settings?": dict,
+    "data?": dict,
+}
+SEARCH = {**HEADER, **ENTRY}
+COMPARE = {**HEADER, "strategies": [ENTRY]}
+# What `report` adds: every candidate's outcome and the run's counts, for its table and CSV.
 CANDIDATE = {
     "removed": [int],
     "score": NUMBER,
@@ -23,20 +38,13 @@ CANDIDATE = {
     "cached": bool,
     "seconds": float,
 }
-STEP = {"depth": int, "chosen": ([int], None), "score": NUMBER, "candidates": [CANDIDATE]}
-ENTRY = {"strategy": str, "steps": [STEP], "order?": ([int], None)}
-HEADER = {
-    "model": str,
-    "task": str,
-    "metric": str,
-    "n_layers": int,
-    "baseline": {"score": NUMBER, "failure": (str, None), "cached": bool, "seconds": float},
+TRIED = {"steps": [{"candidates": [CANDIDATE]}]}
+COUNTED = {
+    "baseline": {"failure": (str, None), "cached": bool, "seconds": float},
     "evaluations": {"computed": int, "cached": int, "failed": int},
-    "settings?": dict,
-    "data?": dict,
 }
-SEARCH = {**HEADER, **ENTRY}
-COMPARE = {**HEADER, "strategies": [ENTRY]}
+SEARCH_TABLE = {**COUNTED, **TRIED}
+COMPARE_TABLE = {**COUNTED, "strategies": [TRIED]}
 EVALUATE = {
     "results": [{"strategy": str, "depth": int, "removed": [int], "mean": NUMBER, "std": NUMBER}],
 }
@@ -91,7 +99,10 @@ def _mismatch(value: Any, shape: Any, where: str) -> tuple[str, str] | None:
 
 
 def _name(value: Any) -> str:
-    return "null" if value is None else f"a {_name_of(type(value))}"
+    if value is None:
+        return "null"
+    name = _name_of(type(value))
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _name_of(kind: type) -> str:

@@ -275,6 +275,15 @@ def test_a_failed_write_of_search_json_is_one_line_and_leaves_no_temporary_file(
     assert read(out)["evaluations"] == {"computed": 0, "cached": 5, "failed": 0}
 
 
+def test_a_write_onto_a_folder_is_one_line_and_leaves_no_temporary_file(tmp_path):
+    from glpsearch.results import write_search
+
+    (tmp_path / "search.json").mkdir()
+    with pytest.raises(UserError, match=f"cannot write {tmp_path / 'search.json'}"):
+        write_search(tmp_path, {"order": [1]})
+    assert [p.name for p in tmp_path.iterdir()] == ["search.json"]
+
+
 def _rows(cache: Path) -> dict[str, str]:
     import diskcache
 
