@@ -9,6 +9,11 @@ A result may be for a partial fine-tune (a `budget`, the fraction of the full ru
 is a file under `checkpoints/` whose path the store hands out and deletes but never opens.
 Checkpoints, unlike results, may be deleted to bound their disk space (`trim_checkpoints`):
 losing one only means a longer run starts its fine-tune over, to the same result.
+
+Nothing read is trusted: a row that is not a JSON object of the shape its reader needs (the
+`readable` the store is opened with) is reported once and treated as missing, so its result is
+computed again; `damaged` lists such rows and `drop` deletes them. A failed write (a full disk)
+is a StoreError naming the cache, and what was committed before stays.
 """
 
 from __future__ import annotations

@@ -79,10 +79,11 @@ def data_spec(args: argparse.Namespace, base: DataSpec | None = None) -> DataSpe
 
 
 def resolve_device(name: str) -> str:
+    """A device torch can compute on here (tried once, before anything is trained)."""
     import torch
 
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name}: no CUDA device is available; use --device cpu")
     try:
