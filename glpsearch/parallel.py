@@ -22,7 +22,7 @@ from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.engine import Job, Progress, Result, Scorer, compute
 from glpsearch.failures import reason
 
-WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then recorded failed
+WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then the run stops
 
 
 @dataclass(frozen=True)
