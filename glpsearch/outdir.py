@@ -228,5 +228,5 @@ def _optional(path: Path, required: str, shape: dict) -> dict | None:
         raise UserError(f"cannot read {path}: {exc}") from None
     if not isinstance(record, dict) or required not in record:
         raise UserError(f"{path} is not a glpsearch record (no {required}); remove or rewrite it")
-    schema.check(record, shape, path)
+    schema.check(record, shape, path, f"remove it, and run glpsearch {path.stem} again")
     return record

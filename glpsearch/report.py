@@ -151,7 +151,8 @@ def redraw(out: Path) -> list[tuple[dict, list[Path]]]:
     for path in found:
         record = load(path)
         compare = "strategies" in record
-        schema.check(record, schema.COMPARE_TABLE if compare else schema.SEARCH_TABLE, path)
+        fix = f"restore it, or run glpsearch {'compare' if compare else 'search'} again"
+        schema.check(record, schema.COMPARE_TABLE if compare else schema.SEARCH_TABLE, path, fix)
         drawn.append((record, draw(out, path.stem, record)))
     return drawn
 
@@ -164,7 +165,9 @@ def load(path: Path) -> dict:
     missing = [key for key in REQUIRED if not isinstance(record, dict) or key not in record]
     if missing:
         raise UserError(f"{path} is not a glpsearch record (no {', '.join(missing)})")
-    schema.check(record, schema.COMPARE if "strategies" in record else schema.SEARCH, path)
+    compare = "strategies" in record
+    fix = f"restore it, or run glpsearch {'compare' if compare else 'search'} again"
+    schema.check(record, schema.COMPARE if compare else schema.SEARCH, path, fix)
     return record
 
 

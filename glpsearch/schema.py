@@ -55,14 +55,14 @@ SPEED = {
 }
 
 
-def check(record: Any, shape: Any, path: Path) -> None:
-    """Raise UserError naming the first field of `record` (read from `path`) not of `shape`."""
+def check(record: Any, shape: Any, path: Path, fix: str = "restore it") -> None:
+    """Raise UserError naming the first field of `record` (read from `path`) not of `shape`,
+    and `fix`, what to do about it."""
     problem = _mismatch(record, shape, "")
     if problem is not None:
         where, what = problem
         raise UserError(
-            f"{path} is not a glpsearch record it can read ({where or 'the record'}: {what}); "
-            "restore it or run the command that wrote it again"
+            f"{path} is not a glpsearch record it can read ({where or 'the record'}: {what}); {fix}"
         )
 
 

@@ -154,8 +154,8 @@ def _one_line(args: list[str], expected: str, capsys) -> None:
     assert line.startswith("glpsearch: error:") and expected in line, line
 
 
-# report and speed never read the fine-tuning settings; only report's table reads candidates
-UNREAD = {("settings unknown", "report"), ("settings unknown", "speed")} | {
+# report never reads the fine-tuning settings; only report's table reads every candidate
+UNREAD = {("settings unknown", "report")} | {
     ("a candidate without cached", command) for command in ("evaluate", "export", "speed")
 }
 
@@ -194,6 +194,7 @@ def test_pick_on_a_hand_edited_speed_or_evaluate_record_is_one_line(
     record = json.loads((out / file).read_text())
     change(record)
     (out / file).write_text(json.dumps(record))
-    with pytest.raises(UserError, match="is not a glpsearch record it can read"):
+    with pytest.raises(UserError, match="is not a glpsearch record it can read") as refused:
         OutDir.read(out)
+    assert str(refused.value).endswith(f"remove it, and run glpsearch {Path(file).stem} again")
     _one_line(["pick", "--from", str(out), "--max-latency-ms", "100"], expected, capsys)
