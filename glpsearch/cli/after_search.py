@@ -78,7 +78,8 @@ def run_status(args: argparse.Namespace) -> int:
     if args.check:
         for key in damaged:
             console.print(f"unreadable: {key}", markup=False)
-        verdict = "dropped" if args.fix else "run glpsearch status --check --fix to drop them"
+        them = "it" if len(damaged) == 1 else "them"
+        verdict = "dropped" if args.fix else f"run glpsearch status --check --fix to drop {them}"
         console.print(
             f"{len(damaged)} unreadable row{'s' * (len(damaged) != 1)}"
             + (f"; {verdict} (their results are computed again when asked)" if damaged else "")
