@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from glpsearch import report, strategies
-from glpsearch.cli.setup import Setup, data_spec, make_engine, prepare
+from glpsearch.cli.setup import Setup, data_spec, make_engine, open_store, prepare
 from glpsearch.compare import Comparison, StrategyRun, write_compare
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import TaskData
 from glpsearch.errors import GLPSearchError
 from glpsearch.outdir import OutDir
-from glpsearch.store import Store, StoreError
+from glpsearch.store import StoreError
 
 if TYPE_CHECKING:  # torch and pandas load only when a function needs them
     import pandas
@@ -419,7 +419,7 @@ def search_with(
     from glpsearch.reference import judge
     from glpsearch.results import search_record
 
-    with closing(setup), Store(setup.cache) as store:
+    with closing(setup), open_store(setup.cache) as store:
         console.print(f"[bold]{args.strategy}[/]: {setup.summary()}")
         with Display(console) as display:
             engine = make_engine(args, setup, store, display)
@@ -443,7 +443,7 @@ def compare_with(
     from glpsearch.progress import Display
     from glpsearch.reference import judge
 
-    with closing(setup), Store(setup.cache) as store:
+    with closing(setup), open_store(setup.cache) as store:
         console.print(f"[bold]compare {', '.join(chosen)}[/]: {setup.summary()}")
         with Display(console) as display:
             comparison = Comparison(lambda: make_engine(args, setup, store, display))

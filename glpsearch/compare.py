@@ -88,6 +88,5 @@ class Comparison:
 
 def write_compare(out: Path, record: dict) -> list[Path]:
     """compare.json, then its table as compare.csv and its plot as compare.png."""
-    out.mkdir(parents=True, exist_ok=True)
     saved = atomic_write(out / "compare.json", json.dumps(record, indent=2) + "\n")
     return [saved, *report.draw(out, "compare", record)]

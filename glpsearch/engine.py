@@ -14,6 +14,7 @@ particular strategy.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -25,8 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from glpsearch.failures import EnvironmentFailure, environmental, reason
 from glpsearch.score import Score
-from glpsearch.store import Store
+from glpsearch.store import Store, StoreError
 from glpsearch.strategies import Estimate, Layers, SearchResult, Strategy
 
 CLAIM_SECONDS = 120.0  # a claim outlives its owner by at most this long
@@ -72,13 +74,16 @@ class Job:
 
 @dataclass(frozen=True)
 class Result:
-    """A finished computation: a score, or the reason there is none."""
+    """A finished computation: a score, or the reason there is none. A failure of the
+    `environment` (I/O, a dead worker, see glpsearch.failures) is not the candidate's: it is
+    never cached."""
 
     job: Job
     score: Score | None
     failure: str | None
     seconds: float
     cached: bool = False
+    environment: bool = False
 
 
 Progress = Callable[[Job, int, int], None]
@@ -114,7 +119,8 @@ class InProcess:
 
 
 def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | None) -> Result:
-    """Score one job; any exception is that candidate's failure, not the search's."""
+    """Score one job; an exception is that candidate's failure, not the search's, unless it
+    came from the environment (glpsearch.failures), which the result then says."""
     start = time.perf_counter()
     partial: dict[str, Any] = {}
     if job.budget != 1.0 or job.resume is not None:
@@ -122,9 +128,8 @@ def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | Non
     try:
         score = scorer.evaluate(job.removed, job.seed, progress, **partial)
     except Exception as exc:  # one bad candidate must not end a search of hours
-        text = str(exc).strip()  # MemoryError() has no message: no "MemoryError: " then
-        reason = (f"{type(exc).__name__}: {text}" if text else type(exc).__name__).splitlines()
-        return Result(job, None, reason[0][:500], time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        return Result(job, None, reason(exc), seconds, environment=environmental(exc))
     return Result(job, score, None, time.perf_counter() - start)
 
 
@@ -329,9 +334,11 @@ class Engine:
         def heartbeat() -> None:
             while not stop.wait(CLAIM_SECONDS / 4):
                 for job in list(in_flight):
-                    self.store.refresh(
-                        fingerprint, job.seed, job.removed, CLAIM_SECONDS, budget=job.budget
-                    )
+                    # a failed refresh (full disk) costs little: the next write says why
+                    with contextlib.suppress(StoreError):
+                        self.store.refresh(
+                            fingerprint, job.seed, job.removed, CLAIM_SECONDS, budget=job.budget
+                        )
 
         def progress(job: Job, step: int, total: int) -> None:
             self.on_event(TrainingProgress(job, step, total))
@@ -344,6 +351,8 @@ class Engine:
             for result in self.runner.run([self._with_checkpoints(job) for job in mine], progress):
                 job = result.job
                 where = (fingerprint, job.seed, job.removed)
+                if result.environment:  # not the candidate's: cache nothing, stop the run
+                    raise EnvironmentFailure(_environment_line(job, result.failure))
                 if result.score is None:
                     reason = result.failure or "unknown failure"
                     self.store.put_failure(*where, {"reason": reason}, budget=job.budget)
@@ -361,7 +370,8 @@ class Engine:
         finally:
             stop.set()
             for job in in_flight:  # interrupted: let others (or a resume) take them now
-                self.store.release(fingerprint, job.seed, job.removed, budget=job.budget)
+                with contextlib.suppress(StoreError):  # a full disk: the claim expires anyway
+                    self.store.release(fingerprint, job.seed, job.removed, budget=job.budget)
 
     def _with_checkpoints(self, job: Job) -> Job:
         """The job continuing the longest checkpoint of its (set, seed) below its budget, and,
@@ -443,6 +453,17 @@ def tally(outcomes: Iterable[Outcome]) -> dict[str, int]:
         "cached": sum(len(o.results) - o.computed for o in every),
         "failed": sum(o.failure is not None for o in every),
     }
+
+
+def _environment_line(job: Job, failure: str | None) -> str:
+    """The one line a run stops with when the environment failed one of its fine-tunes."""
+    layers = ",".join(map(str, sorted(job.removed)))
+    what = f"layers {layers} removed" if job.removed else "no layers removed"
+    return (
+        f"the fine-tune of the model with {what} (seed {job.seed}) failed outside the candidate "
+        f"({failure}); nothing was cached for it: fix the cause and run the same command again "
+        "(every finished result is cached)"
+    )
 
 
 def _dead(owner: str) -> bool:

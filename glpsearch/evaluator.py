@@ -9,6 +9,7 @@ Knows nothing of search order or the cache.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import inspect
@@ -80,6 +81,13 @@ class Evaluator:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         except Exception as exc:
             raise UserError(f"cannot load the tokenizer of {self.model_dir}: {exc}") from None
+        if len(self.tokenizer) <= len(set(self.tokenizer.all_special_tokens)):
+            # transformers builds a tokenizer of special tokens only when the folder has no
+            # tokenizer files: every word would be [UNK] and every score meaningless
+            raise UserError(
+                f"{self.model_dir} has no tokenizer files (its tokenizer knows no words); "
+                "give a folder saved with the model's tokenizer (tokenizer.save_pretrained)"
+            )
         limit = _max_length(self.tokenizer, self._config)
         if limit is not None and settings.max_length > limit:
             raise UserError(
@@ -426,14 +434,25 @@ def _save_checkpoint(path: str, state: dict) -> None:
         raise
 
 
+_CHECKPOINT_KEYS = {"model", "optimizer", "schedule", "step", "consumed", "epoch_generator", "rng"}
+
+
 def _load_checkpoint(path: str) -> dict | None:
     """A checkpoint (on the CPU, where random states must be; load_state_dict copies weights to
-    the device), or None when another search deleted it meanwhile because it finished the set:
-    the fine-tune then starts over, to the same result."""
+    the device), or None when another search deleted it meanwhile because it finished the set,
+    or when it is damaged (truncated by a full disk, say), which deletes it: the fine-tune then
+    starts over, to the same result, instead of failing the candidate for the file's fault."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         return None
+    except Exception:  # RuntimeError (a torn zip), OSError, UnpicklingError: unreadable
+        state = None
+    if isinstance(state, dict) and state.keys() >= _CHECKPOINT_KEYS:
+        return state
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return None
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

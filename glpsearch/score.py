@@ -29,5 +29,23 @@ class Score:
         return cls(**{name: record[name] for name in cls.__dataclass_fields__ if name in record})
 
 
+def readable(kind: str, record: dict) -> bool:
+    """Whether a cached "score" or "failure" record has the fields its reader needs: what the
+    store is opened with (`Store(cache, readable)`), so a hand-edited row is computed again."""
+    if kind == "failure":
+        return isinstance(record.get("reason"), str)
+    if kind != "score":
+        return True
+    numbers = ("value", "train_seconds", "eval_seconds", "n_train", "n_eval")
+    return (
+        isinstance(record.get("metric"), str)
+        and all(
+            isinstance(record.get(name), int | float) and not isinstance(record.get(name), bool)
+            for name in numbers
+        )
+        and (record.get("loss") is None or isinstance(record["loss"], int | float))
+    )
+
+
 class CandidateFailed(Exception):
     """A candidate could not be scored (diverged, out of memory, ...); the search goes on."""

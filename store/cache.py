@@ -9,6 +9,11 @@ A result may be for a partial fine-tune (a `budget`, the fraction of the full ru
 is a file under `checkpoints/` whose path the store hands out and deletes but never opens.
 Checkpoints, unlike results, may be deleted to bound their disk space (`trim_checkpoints`):
 losing one only means a longer run starts its fine-tune over, to the same result.
+
+Nothing read is trusted: a row that is not a JSON object of the shape its reader needs (the
+`readable` the store is opened with) is reported once and treated as missing, so its result is
+computed again; `damaged` lists such rows and `drop` deletes them. A failed write (a full disk)
+is a StoreError naming the cache, and what was committed before stays.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import math
 import os
 import shutil
 import sqlite3
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +58,21 @@ class FingerprintSummary:
     info: dict
     scores: int
     failures: int
+    unreadable: int = 0  # score or failure rows that cannot be read (status --check lists them)
 
 
 class Store:
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        readable: Callable[[str, dict], bool] | None = None,
+    ) -> None:
+        """`readable(kind, record)` says whether a "score" or "failure" record has the shape its
+        reader needs (the store itself only asks for a JSON object): a row that does not is
+        unreadable, reported and computed again like broken JSON."""
         self.directory = Path(directory).expanduser()
+        self._readable = readable or (lambda kind, record: True)
+        self._damaged: set[str] = set()  # unreadable rows met so far (reported once)
         _check_directory(self.directory)
         if _foreign(self.directory):  # found by reading: opening it would rewrite its settings
             raise StoreError(
@@ -71,9 +87,9 @@ class Store:
                 size_limit=2**62,
                 sqlite_synchronous=2,
             )
-            with self._cache.transact():  # mark only a new, empty cache: never adopt another's
-                found = self._cache.get(_MARKER)
-                if found is None and len(self._cache) == 0:
+            with self._cache.transact():  # mark only a new cache, or one of glpsearch's rows
+                found = self._cache.get(_MARKER)  # alone (its marker lost): never adopt another's
+                if found is None and all(map(_ours, self._cache.iterkeys())):
                     self._cache.set(_MARKER, FORMAT)
                     found = FORMAT
         except (sqlite3.DatabaseError, OSError) as exc:
@@ -101,7 +117,8 @@ class Store:
         budget: float = 1.0,
     ) -> None:
         self._set(_key("score", fingerprint, seed, removed, budget), record)
-        self._cache.delete(_key("failure", fingerprint, seed, removed, budget))
+        with self._writing():
+            self._cache.delete(_key("failure", fingerprint, seed, removed, budget))
 
     def get_failure(
         self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
@@ -135,12 +152,10 @@ class Store:
         A claim expires unless refreshed, so one left by a killed process blocks no one for long.
         """
         key = _key("claim", fingerprint, seed, removed, budget)
-        try:
+        with self._writing():
             if self._cache.add(key, owner, expire=ttl):
                 return True
             return self._cache.get(key) == owner
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise StoreError(f"cannot write to the cache at {self.directory}: {exc}") from None
 
     def take_over(
         self,
@@ -155,7 +170,7 @@ class Store:
     ) -> bool:
         """Replace a claim whose owner is known to be dead; False if it changed meanwhile."""
         key = _key("claim", fingerprint, seed, removed, budget)
-        with self._cache.transact():
+        with self._writing(), self._cache.transact():
             if self._cache.get(key) != stale:
                 return False
             self._cache.set(key, owner, expire=ttl)
@@ -170,17 +185,20 @@ class Store:
         *,
         budget: float = 1.0,
     ) -> None:
-        self._cache.touch(_key("claim", fingerprint, seed, removed, budget), expire=ttl)
+        with self._writing():
+            self._cache.touch(_key("claim", fingerprint, seed, removed, budget), expire=ttl)
 
     def release(
         self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
     ) -> None:
-        self._cache.delete(_key("claim", fingerprint, seed, removed, budget))
+        with self._writing():
+            self._cache.delete(_key("claim", fingerprint, seed, removed, budget))
 
     def claim_owner(
         self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
     ) -> str | None:
-        return self._cache.get(_key("claim", fingerprint, seed, removed, budget))
+        with self._reading():
+            return self._cache.get(_key("claim", fingerprint, seed, removed, budget))
 
     # -- checkpoints of partial fine-tunes: files the evaluator writes and reads ----------
     def checkpoint_path(
@@ -243,20 +261,39 @@ class Store:
 
     def summaries(self) -> list[FingerprintSummary]:
         """Full scores and failures per fingerprint (partial fine-tunes are steps towards them)."""
+        damaged = set(self.damaged())
         counts: dict[str, list[int]] = {}
         for key in self._keys():
             kind, _, rest = key.partition("/")
-            if kind in ("score", "failure") and "@" not in rest:  # partial fine-tunes aside
-                fingerprint = rest.split("/", 1)[0]
-                slot = counts.setdefault(fingerprint, [0, 0])
-                slot[kind == "failure"] += 1
+            if kind in ("score", "failure"):
+                slot = counts.setdefault(rest.split("/", 1)[0], [0, 0, 0])
+                if key in damaged:
+                    slot[2] += 1
+                elif "@" not in rest:  # partial fine-tunes aside
+                    slot[kind == "failure"] += 1
         for key in self._keys():
             if key.startswith("meta/fingerprint/"):
-                counts.setdefault(key.rsplit("/", 1)[1], [0, 0])
+                counts.setdefault(key.rsplit("/", 1)[1], [0, 0, 0])
         return [
-            FingerprintSummary(fp, self._get(f"meta/fingerprint/{fp}") or {}, n[0], n[1])
+            FingerprintSummary(fp, self._load(f"meta/fingerprint/{fp}") or {}, *n)
             for fp, n in sorted(counts.items())
         ]
+
+    def damaged(self) -> list[str]:
+        """The keys of every score, failure or fingerprint row that cannot be read (broken
+        JSON, the wrong shape): `glpsearch status --check` lists them."""
+        return [
+            key
+            for key in self._keys()
+            if key.startswith(_CHECKED) and self._load(key) is None and self._exists(key)
+        ]
+
+    def drop(self, keys: Iterable[str]) -> None:
+        """Delete rows (`glpsearch status --check --fix` drops the damaged ones): their results
+        are computed again when next asked for."""
+        with self._writing():
+            for key in keys:
+                self._cache.delete(key)
 
     def close(self) -> None:
         self._cache.close()
@@ -290,16 +327,59 @@ class Store:
     def _keys(self) -> Iterator[str]:
         return (k for k in self._cache.iterkeys() if isinstance(k, str))
 
+    def _load(self, key: str) -> dict | None:
+        """The row's record; None when there is none or it is unreadable."""
+        with self._reading():
+            text = self._cache.get(key)
+        if text is None:
+            return None
+        try:
+            record = json.loads(text)
+        except (TypeError, ValueError):
+            return None
+        kind = key.partition("/")[0]
+        if not isinstance(record, dict) or not self._readable(kind, record):
+            return None
+        return record
+
+    def _exists(self, key: str) -> bool:
+        with self._reading():
+            return key in self._cache
+
     def _get(self, key: str) -> dict | None:
-        text = self._cache.get(key)
-        return None if text is None else json.loads(text)
+        """The row's record; None when there is none, or when it is unreadable (then it is
+        reported once, and its result is computed again, never used)."""
+        record = self._load(key)
+        if record is None and key not in self._damaged and self._exists(key):
+            self._damaged.add(key)
+            if len(self._damaged) == 1:  # one warning per run, however many rows
+                print(
+                    f"glpsearch: warning: the cache at {self.directory} has an unreadable row "
+                    f"({key}); it is computed again (glpsearch status --check --fix drops such "
+                    "rows)",
+                    file=sys.stderr,
+                )
+        return record
 
     def _set(self, key: str, record: dict) -> None:
         text = json.dumps({**record, "written": time.time()}, sort_keys=True)
-        try:
+        with self._writing():
             self._cache.set(key, text)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """SQLite's errors (a full disk, a read-only file) as one StoreError naming the cache."""
+        try:
+            yield
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"cannot write to the cache at {self.directory}: {exc}") from None
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"cannot read the cache at {self.directory}: {exc}") from None
 
 
 def _key(
@@ -310,6 +390,14 @@ def _key(
     _check_budget(budget)
     partial = "" if budget == 1.0 else f"@{float(budget)!r}"
     return f"{kind}/{fingerprint}/{seed}/{canonical(removed)}{partial}"
+
+
+_CHECKED = ("score/", "failure/", "meta/fingerprint/")  # rows holding a JSON record
+
+
+def _ours(key: object) -> bool:
+    """Whether a key is one glpsearch writes (a cache whose marker row was lost is still ours)."""
+    return isinstance(key, str) and key.startswith(("score/", "failure/", "claim/", "meta/"))
 
 
 def _check_budget(budget: float) -> None:
@@ -336,7 +424,7 @@ def _foreign(directory: Path) -> bool:
             marker = connection.execute(query, (_MARKER,)).fetchone()
             if marker is not None:
                 return marker[0] != FORMAT
-            return connection.execute("SELECT EXISTS (SELECT 1 FROM Cache)").fetchone()[0] == 1
+            return not all(_ours(key) for (key,) in connection.execute("SELECT key FROM Cache"))
     except sqlite3.OperationalError:  # busy while another process sets it up: diskcache retries
         return False
     except sqlite3.DatabaseError as exc:  # not a database at all

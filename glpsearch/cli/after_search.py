@@ -21,6 +21,7 @@ from glpsearch.cli.setup import (
     distill_settings,
     load_evaluator,
     make_runner,
+    open_store,
     prepare_teacher,
     read_from,
     resolve_device,
@@ -28,7 +29,6 @@ from glpsearch.cli.setup import (
     train_settings,
 )
 from glpsearch.errors import UserError
-from glpsearch.store import Store
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -52,26 +52,45 @@ def run_status(args: argparse.Namespace) -> int:
     cache = args.cache or default_cache()
     if not (Path(cache) / "cache.db").exists():
         raise UserError(f"no glpsearch cache at {cache}")
-    with Store(cache) as store:
+    if args.fix and not args.check:
+        raise UserError("--fix goes with --check: glpsearch status --check --fix")
+    with open_store(cache) as store:
         summaries = store.summaries()
         checkpoints = store.checkpoint_bytes()
+        damaged = store.damaged() if args.check else []
+        if args.fix:
+            store.drop(damaged)
     table = Table(title=f"cache {cache}")
-    for column in ("fingerprint", "model", "task", "settings", "scores", "failures"):
+    columns = ["fingerprint", "model", "task", "settings", "scores", "failures"]
+    unreadable = sum(s.unreadable for s in summaries)
+    for column in columns + ["unreadable"] * bool(unreadable):
         table.add_column(column)
     for s in summaries:
-        settings = s.info.get("settings", {})
         table.add_row(
             s.fingerprint[:12],
-            s.info.get("model", "?"),
+            str(s.info.get("model", "?")),
             f"{s.info.get('task', '?')} ({s.info.get('n_train', '?')} train)",
-            "{epochs:g} ep, lr {lr:g}, batch {batch_size}, len {max_length}".format(**settings)
-            if settings
-            else "?",
+            _settings_text(s.info.get("settings")),
             str(s.scores),
             str(s.failures),
+            *[str(s.unreadable)] * bool(unreadable),
         )
     console = Console()
     console.print(table)
+    if args.check:
+        for key in damaged:
+            console.print(f"unreadable: {key}", markup=False)
+        them = "it" if len(damaged) == 1 else "them"
+        verdict = "dropped" if args.fix else f"run glpsearch status --check --fix to drop {them}"
+        console.print(
+            f"{len(damaged)} unreadable row{'s' * (len(damaged) != 1)}"
+            + (f"; {verdict} (their results are computed again when asked)" if damaged else "")
+        )
+    elif unreadable:
+        console.print(
+            f"{unreadable} unreadable row{'s' * (unreadable != 1)}: they are computed again "
+            "when asked; glpsearch status --check lists them, --check --fix drops them"
+        )
     if checkpoints:
         size = (
             f"{checkpoints / 1e9:.2f} GB" if checkpoints >= 1e9 else f"{checkpoints / 1e6:.1f} MB"
@@ -81,6 +100,13 @@ def run_status(args: argparse.Namespace) -> int:
             "(search --checkpoint-space bounds them)"
         )
     return 0
+
+
+def _settings_text(settings: object) -> str:
+    try:
+        return "{epochs:g} ep, lr {lr:g}, batch {batch_size}, len {max_length}".format(**settings)
+    except (KeyError, TypeError, ValueError):  # a fingerprint row of an odd shape
+        return "?"
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -116,7 +142,7 @@ def run_export(args: argparse.Namespace) -> int:
         )
     teacher = None
     if distill is not None:
-        with Store(args.cache or default_cache()):  # makes the folder a cache, for the teacher
+        with open_store(args.cache or default_cache()):  # makes the folder a cache, for the teacher
             teacher = prepare_teacher(console, evaluator)
     with console.status("fine-tuning" if args.finetune else "exporting") as status:
         written = export(
@@ -250,7 +276,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from glpsearch.engine import Engine
 
     try:
-        with Store(cache) as store:
+        with open_store(cache) as store:
             distilled = final.distill_info(out, evaluator.plain_fingerprint)
             if distill is not None:
                 distilled = {**prepare_teacher(console, evaluator), "this_run": True}

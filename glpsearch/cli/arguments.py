@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="list what a cache holds")
     status.set_defaults(run=run_status)
     status.add_argument("--cache", type=Path)
+    status.add_argument(
+        "--check", action="store_true", help="list every unreadable (damaged) row of the cache"
+    )
+    status.add_argument(
+        "--fix",
+        action="store_true",
+        help="with --check: drop the damaged rows (their results are computed again when asked)",
+    )
 
     export = commands.add_parser(
         "export", help="write a pruned model as a Hugging Face checkpoint with a model card"
@@ -149,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="where the teacher is kept (default: $GLPSEARCH_CACHE or the per-user cache folder)",
     )
-    export.add_argument("--out", type=Path, required=True, help="the folder to write")
+    export.add_argument("--out", type=_folder, required=True, help="the folder to write")
     hub = export.add_argument_group("the Hugging Face Hub")
     hub.add_argument(
         "--push-to-hub",
@@ -270,7 +278,7 @@ def _files_arguments(parser: argparse.ArgumentParser, out: Path | None, out_help
         type=Path,
         help="cache folder (default: $GLPSEARCH_CACHE or the per-user cache folder)",
     )
-    files.add_argument("--out", type=Path, default=out, help=out_help)
+    files.add_argument("--out", type=_folder, default=out, help=out_help)
     files.add_argument("--quiet", action="store_true", help="no progress or tables")
 
 
@@ -425,6 +433,13 @@ def _distill_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
         help="also match each kept layer's output to the teacher layer it came from (MSE)",
     )
     return distill
+
+
+def _folder(text: str) -> Path:
+    """A folder's name; an empty one would silently mean the working folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty name is not a folder; name one")
+    return Path(text)
 
 
 def _int_list(low: int) -> Callable[[str], tuple[int, ...]]:

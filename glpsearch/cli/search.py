@@ -64,7 +64,8 @@ def _stopped_short(result: strategies.SearchResult, outcomes: dict, record: Path
     others = "" if count == len(last.candidates) else f" and {len(reasons) - 1} other reasons"
     print(
         f"glpsearch: error: every candidate with {last.depth} layer{'s' * (last.depth > 1)} "
-        f"removed failed ({reason}{others}), so the search stopped there; see {record}",
+        f"removed failed ({reason}{others}), so the search stopped there; see {record} "
+        "(failures are cached: --retry-failed computes them again)",
         file=sys.stderr,
     )
     return EXIT_FAILED

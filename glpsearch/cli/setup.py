@@ -102,25 +102,69 @@ def data_spec(args: argparse.Namespace, base: DataSpec | None = None) -> DataSpe
 
 
 def resolve_device(name: str) -> str:
+    """A device torch can compute on here (tried once, before anything is trained)."""
     import torch
 
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name}: no CUDA device is available; use --device cpu")
     try:
         torch.device(name)
     except RuntimeError:
         raise UserError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
+    try:  # checked once here: a device that cannot compute would fail every candidate
+        probe = torch.ones(2, 2, device=name)
+        (probe @ probe).sum().item()
+    except Exception as exc:  # meta has no values; mps, xla, ipu need their own builds
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise UserError(
+            f"--device {name} cannot run a model on this machine ({why}); use cpu or cuda"
+        ) from None
     return name
 
 
+def open_store(cache: Path) -> Store:
+    """The cache, its score and failure rows checked for the shape the engine reads."""
+    from glpsearch.score import readable
+
+    return Store(cache, readable)
+
+
+# The records that make a folder glpsearch's own, and every file glpsearch writes next to them.
+RECORDS = ("search.json", "compare.json", "evaluate.json")
+OUTPUTS = (*RECORDS, "speed.json", "layers.txt", "search.csv", "search.png", "compare.csv",
+           "compare.png", "tradeoff.png")  # fmt: skip
+
+
 def check_writable_target(out: Path) -> None:
+    """Refuse an --out that glpsearch cannot write, or would write over a user's own files in.
+
+    The rule: the folder is missing, empty (hidden files and a glpsearch cache folder aside), or
+    holds a record glpsearch wrote there (search.json, compare.json or evaluate.json); any file
+    glpsearch writes must be a file, not a folder.
+    """
     target = out
     while not target.exists():
         target = target.parent
     if not target.is_dir() or not os.access(target, os.W_OK):
         raise UserError(f"cannot write the output folder {out}; choose another --out")
+    if target != out:
+        return
+    for name in OUTPUTS:
+        if (out / name).exists() and not (out / name).is_file():
+            raise UserError(f"{out / name} is not a file; choose another --out folder")
+    theirs = [
+        p.name
+        for p in out.iterdir()
+        if not p.name.startswith(".") and not (p.is_dir() and (p / "cache.db").is_file())
+    ]
+    if theirs and not any((out / name).is_file() for name in RECORDS):
+        shown = ", ".join(sorted(theirs)[:3]) + (", ..." if len(theirs) > 3 else "")
+        raise UserError(
+            f"--out {out} holds files glpsearch did not write ({shown}); choose a new or empty "
+            "folder"
+        )
 
 
 def seeds_of(args: argparse.Namespace) -> tuple[int, ...]:

@@ -100,6 +100,13 @@ def _build_inputs(bad: Path, model: Path) -> None:
     shutil.copytree(model, no_weights)
     for weights in no_weights.glob("*.safetensors"):
         weights.unlink()
+    no_tokenizer = bad / "no-tokenizer"  # transformers would build a vocabulary of [UNK] only
+    no_tokenizer.mkdir()
+    for kept in ("config.json", "model.safetensors"):
+        shutil.copy(model / kept, no_tokenizer / kept)
+    (bad / "users-folder").mkdir()  # a folder of the user's own, with a layers.txt of theirs
+    (bad / "users-folder" / "layers.txt").write_text("their own notes\n")
+    (bad / "json-folder" / "search.json").mkdir(parents=True)  # search.json is a folder
     bad_config = bad / "bad-config"
     shutil.copytree(model, bad_config)
     (bad_config / "config.json").write_text('{"model_type": "bert", "hidden_size": 16,')
@@ -194,12 +201,28 @@ BAD: dict[str, tuple[list[str], str, bool]] = {
     ),
     "misspelt option": (["--learning-rate", "1e-4"], "unrecognized arguments", False),
     "not a device": (["--device", "toaster"], "toaster", False),
+    "device meta": (["--device", "meta"], "--device meta cannot run a model", False),
+    "device mps": (["--device", "mps"], "--device mps cannot run a model", False),
+    "device xla": (["--device", "xla"], "--device xla cannot run a model", False),
+    "device ipu": (["--device", "ipu"], "--device ipu cannot run a model", False),
     # models
     "model without weights": (["--model", "{bad}/no-weights"], "no-weights", False),
     "model config not json": (["--model", "{bad}/bad-config"], "bad-config", False),
+    "model without tokenizer": (["--model", "{bad}/no-tokenizer"], "no tokenizer files", False),
     # files written or opened
     "out is a file": (["--out", "{bad}/file"], "--out", False),
     "out under a file": (["--out", "{bad}/file/out"], "--out", False),
+    "out empty": (["--out", ""], "--out: an empty name is not a folder", False),
+    "out of the user's own files": (
+        ["--out", "{bad}/users-folder"],
+        "holds files glpsearch did not write (layers.txt)",
+        False,
+    ),
+    "out whose search.json is a folder": (
+        ["--out", "{bad}/json-folder"],
+        "search.json is not a file",
+        False,
+    ),
     "cache under a file": (["--cache", "{bad}/file/cache"], "cache", False),
     "cache.db is garbage": (["--cache", "{bad}/garbage-cache"], "garbage-cache", False),
     "cache of another program": (["--cache", "{bad}/foreign-cache"], "another program", False),
@@ -281,3 +304,26 @@ def test_bad_input_in_a_real_process_reaches_the_terminal_as_one_line(setup, tmp
         assert stdout == ""
         _check(case, process.returncode, stderr, tmp_path / case)
     assert snapshot(cache, bad) == before
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["speed", "--from", "{out}", "--devices", "meta"], "--device meta cannot run a model"),
+        (["speed", "--from", "{out}", "--devices", "cpu,xla"], "--device xla cannot run a model"),
+        (["evaluate", "--from", "{out}", "--device", "meta"], "--device meta cannot run a model"),
+        (["export", "--out", "", "--remove", "1"], "--out: an empty name is not a folder"),
+    ],
+)
+def test_other_commands_refuse_an_unusable_device_or_folder_in_one_line(
+    search_out, command, expected, capsys
+):
+    before = snapshot(search_out)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(main([part.format(out=search_out) for part in command]))
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("glpsearch") and expected in line
+    assert snapshot(search_out) == before

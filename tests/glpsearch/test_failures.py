@@ -5,6 +5,7 @@ setting, data set, model or evaluator never gets an old score."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import pytest
 
 from glpsearch.cli import main
 from glpsearch.engine import Engine
+from glpsearch.errors import UserError
 from glpsearch.results import search_record
 from glpsearch.score import CandidateFailed, Score
 from glpsearch.store import Store
@@ -162,6 +164,170 @@ def test_an_interrupted_fine_tune_is_not_a_failure_and_frees_its_claim(tmp_path)
         assert resumed.calls == [frozenset({2}), frozenset({3})]
 
 
+# -- failures of the environment: never the candidate's, never cached -------------------------
+ENVIRONMENT = {
+    "damaged checkpoint (Errno 22)": lambda: OSError(errno.EINVAL, "Invalid argument"),
+    "dead worker's pipe": lambda: BrokenPipeError(errno.EPIPE, "Broken pipe"),
+    "refused connection": lambda: ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+    "full disk": lambda: OSError(errno.ENOSPC, "No space left on device"),
+    "pipe closed mid-message": EOFError,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ENVIRONMENT))
+def test_a_failure_of_the_environment_is_never_cached_and_stops_the_run(kind, tmp_path):
+    broken = frozenset({3})  # the best set of depth 1: caching its failure changes the answer
+    with Store(tmp_path / "cache") as store:
+        scorer = Scripted({broken: ENVIRONMENT[kind]()})
+        with pytest.raises(UserError, match="nothing was cached for it") as stopped:
+            Engine(scorer, store).run(make("greedy"), 2)
+        assert "layers 3 removed" in str(stopped.value)
+        assert len(str(stopped.value).splitlines()) == 1
+        assert store.get_failure(scorer.fingerprint, 0, broken) is None
+        assert store.claim_owner(scorer.fingerprint, 0, broken) is None
+        finished = [c for c in scorer.calls if c != broken]
+        assert all(store.get_score(scorer.fingerprint, 0, c) for c in finished)  # kept
+
+        resumed = Scripted()  # the environment is healthy again: the same answer as ever
+        _, result = Engine(resumed, store).run(make("greedy"), 2)
+        assert result.order == [3, 2]
+        assert broken in resumed.calls and not set(finished) & set(resumed.calls)
+
+
+def test_the_search_stops_in_one_line_on_an_io_error_and_resumes_to_the_same_order(
+    searched, tiny_model, data, tmp_path, capsys, monkeypatch
+):
+    from glpsearch.evaluator import Evaluator
+
+    _, first = searched
+    evaluate = Evaluator.evaluate
+
+    def damaged_disk(self, removed, seed, progress=None):
+        if frozenset(removed) == {2}:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return evaluate(self, removed, seed, progress)
+
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    args = search_args(tiny_model, data, cache, out, "--remove", "1")
+    capsys.readouterr()
+    with monkeypatch.context() as patched:
+        patched.setattr(Evaluator, "evaluate", damaged_disk)
+        assert main(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("glpsearch: error: the fine-tune of the model with layers 2 removed")
+    assert "OSError: [Errno 22] Invalid argument" in line
+    assert main(args) == 0
+    record = read(out)
+    assert record["evaluations"]["failed"] == 0 and record["evaluations"]["cached"] >= 1
+    assert scores_of(record) == scores_of(first) and record["order"] == first["order"]
+
+
+def test_a_full_disk_when_releasing_a_claim_is_one_line_exit_2_and_keeps_every_result(
+    searched, tiny_model, data, tmp_path, capsys, monkeypatch
+):
+    import diskcache
+
+    _, first = searched
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    args = search_args(tiny_model, data, cache, out, "--remove", "1")
+    delete = diskcache.Cache.delete
+
+    def full(self, key, *rest, **kwargs):
+        if str(key).startswith("claim/"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return delete(self, key, *rest, **kwargs)
+
+    capsys.readouterr()
+    with monkeypatch.context() as patched:
+        patched.setattr(diskcache.Cache, "delete", full)
+        assert main(args) == 2  # not 1: that says every candidate of a depth failed
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"glpsearch: error: cannot write to the cache at {cache}: database or disk is full"
+    )
+    assert not out.exists()
+    # the claim this process left is taken over as a dead process's would be
+    monkeypatch.setattr("glpsearch.engine._dead", lambda owner: True)
+    assert main(args) == 0
+    record = read(out)
+    assert record["evaluations"] == {"computed": 4, "cached": 1, "failed": 0}  # the first kept
+    assert scores_of(record) == scores_of(first)
+
+
+def test_a_failed_write_of_search_json_is_one_line_and_leaves_no_temporary_file(
+    searched, tiny_model, data, tmp_path, capsys, monkeypatch
+):
+    cache, _ = searched
+    out = tmp_path / "out"
+    args = search_args(tiny_model, data, cache, out, "--remove", "1")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    capsys.readouterr()
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", full)
+        assert main(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"glpsearch: error: cannot write {out / 'search.json'}: No space left")
+    assert list(out.iterdir()) == []  # no temporary file left behind
+    assert main(args) == 0
+    assert read(out)["evaluations"] == {"computed": 0, "cached": 5, "failed": 0}
+
+
+def test_a_write_onto_a_folder_is_one_line_and_leaves_no_temporary_file(tmp_path):
+    from glpsearch.results import write_search
+
+    (tmp_path / "search.json").mkdir()
+    with pytest.raises(UserError, match=f"cannot write {tmp_path / 'search.json'}"):
+        write_search(tmp_path, {"order": [1]})
+    assert [p.name for p in tmp_path.iterdir()] == ["search.json"]
+
+
+def _rows(cache: Path) -> dict[str, str]:
+    import diskcache
+
+    with diskcache.Cache(str(cache)) as raw:
+        return {k: raw[k] for k in raw.iterkeys() if str(k).startswith("score/")}
+
+
+@pytest.mark.parametrize("damage", ['{"value": 0.5, "metric": "spear', '{"value": "high"}', "[]"])
+def test_a_damaged_score_row_is_warned_about_recomputed_and_dropped_on_request(
+    searched, tiny_model, data, tmp_path, capsys, monkeypatch, damage
+):
+    import diskcache
+
+    cache = tmp_path / "cache"
+    shutil.copytree(searched[0], cache)
+    (key,) = [k for k in _rows(cache) if k.endswith("/0/")]  # the unpruned model's
+    with diskcache.Cache(str(cache)) as raw:
+        raw[key] = damage
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["status", "--cache", str(cache)]) == 0
+    shown = capsys.readouterr().out
+    assert "unreadable" in shown and "1 unreadable row" in shown
+    assert main(["status", "--cache", str(cache), "--check"]) == 0
+    shown = capsys.readouterr().out
+    assert f"unreadable: {key}" in shown and "--check --fix" in shown
+
+    args = search_args(tiny_model, data, cache, tmp_path / "out", "--remove", "1")
+    assert main(args) == 0
+    (warning,) = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith("glpsearch: warning: the cache at") and key in warning
+    record = read(tmp_path / "out")
+    assert record["evaluations"] == {"computed": 1, "cached": 4, "failed": 0}
+    assert scores_of(record) == scores_of(searched[1])  # computed again, never used
+
+    with diskcache.Cache(str(cache)) as raw:
+        raw[key] = damage
+    assert main(["status", "--cache", str(cache), "--check", "--fix"]) == 0
+    assert "1 unreadable row; dropped" in capsys.readouterr().out
+    assert key not in _rows(cache)
+    assert main(["status", "--cache", str(cache), "--check"]) == 0
+    assert "0 unreadable rows" in capsys.readouterr().out
+
+
 # -- failed candidates, end to end -----------------------------------------------------------
 def _status(cache: Path, capsys, monkeypatch) -> tuple[int, int]:
     """(scores, failures) that `glpsearch status` shows for the cache's only fingerprint."""
@@ -184,6 +350,7 @@ def test_when_every_candidate_diverges_the_search_says_so_and_exits_1(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("glpsearch: error: every candidate with 1 layer removed failed")
     assert "training loss became nan" in line and str(out / "search.json") in line
+    assert "--retry-failed" in line  # a cached failure says how to compute it again
 
     record = read(out)  # the record is still written, with every reason
     assert record["evaluations"] == {"computed": 5, "cached": 0, "failed": 5}

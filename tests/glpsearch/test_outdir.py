@@ -4,6 +4,7 @@ task and settings a --from record stands for. No torch."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,97 @@ def test_unreadable_files_are_user_errors(hand_folder, tmp_path, write, message)
     write(out)
     with pytest.raises(UserError, match=message):
         OutDir.read(out)
+
+
+# -- a hand-edited or partial record: one line from every command, never a traceback ----------
+def _without(key: str) -> Callable[[dict], None]:
+    return lambda record: record.pop(key)
+
+
+def _set(path: str, value: object) -> Callable[[dict], None]:
+    """Set a field of the record by a dotted path (numbers index lists)."""
+
+    def edit(record: dict) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        for part in parents:
+            record = record[part]
+        record[last] = value
+
+    return edit
+
+
+SEARCH_EDITS = {
+    "no steps": (_without("steps"), "steps: missing"),
+    "baseline null": (_set("baseline", None), "baseline: null, not an object"),
+    "order a string": (_set("order", "3 1"), "order: a string, not a list"),
+    "chosen a string": (_set("steps.0.chosen", "3"), "steps[0].chosen: a string"),
+    "a candidate without cached": (
+        lambda r: r["steps"][0]["candidates"][0].pop("cached"),
+        "steps[0].candidates[0].cached: missing",
+    ),
+    "score a string": (_set("steps.0.score", "0.8"), "steps[0].score: a string"),
+    "settings unknown": (_set("settings", {"epochs": 1, "speed": "fast"}), "no settings"),
+}
+COMMANDS = {
+    "report": ["report", "{out}"],
+    "export": ["export", "--from", "{out}", "--layers-removed", "1", "--out", "{new}"],
+    "evaluate": ["evaluate", "--from", "{out}", "--device", "cpu"],
+    "speed": ["speed", "--from", "{out}", "--devices", "cpu"],
+}
+
+
+def _one_line(args: list[str], expected: str, capsys) -> None:
+    from glpsearch.cli import main
+
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("glpsearch: error:") and expected in line, line
+
+
+# report never reads the fine-tuning settings; only report's table reads every candidate
+UNREAD = {("settings unknown", "report")} | {
+    ("a candidate without cached", command) for command in ("evaluate", "export", "speed")
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "command"),
+    sorted((e, c) for e in SEARCH_EDITS for c in COMMANDS if (e, c) not in UNREAD),
+)
+def test_every_command_on_a_hand_edited_search_record_is_one_line(
+    search_out, tmp_path, capsys, edit, command
+):
+    change, expected = SEARCH_EDITS[edit]
+    out = tmp_path / "out"
+    out.mkdir()
+    record = json.loads((search_out / "search.json").read_text())
+    change(record)
+    (out / "search.json").write_text(json.dumps(record))
+    args = [part.format(out=out, new=tmp_path / "new") for part in COMMANDS[command]]
+    _one_line(args, expected, capsys)
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "expected"),
+    [
+        ("speed.json", _set("models.0.timings.0.latency_ms", None), "latency_ms: null"),
+        ("speed.json", _set("models", {}), "models: an object, not a list"),
+        ("speed.json", _without("seq_length"), "seq_length: missing"),
+        ("evaluate.json", _set("results.0.mean", "0.8"), "results[0].mean: a string"),
+        ("evaluate.json", _set("results.0.removed", None), "results[0].removed: null"),
+    ],
+)
+def test_pick_on_a_hand_edited_speed_or_evaluate_record_is_one_line(
+    hand_folder, capsys, file, change, expected
+):
+    out = hand_folder(evaluate=True)
+    record = json.loads((out / file).read_text())
+    change(record)
+    (out / file).write_text(json.dumps(record))
+    with pytest.raises(UserError, match="is not a glpsearch record it can read") as refused:
+        OutDir.read(out)
+    assert str(refused.value).endswith(f"remove it, and run glpsearch {Path(file).stem} again")
+    _one_line(["pick", "--from", str(out), "--max-latency-ms", "100"], expected, capsys)

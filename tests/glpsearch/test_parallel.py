@@ -76,7 +76,9 @@ def _loky_workers() -> list[int]:
     children = []
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         children += (task / "children").read_text().split()
-    return [int(pid) for pid in children if b"loky" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    # workers only: loky's resource tracker is a child whose command line names loky too
+    found = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children]
+    return [int(pid) for pid, line in zip(children, found, strict=True) if b"popen_loky" in line]
 
 
 def test_a_killed_worker_costs_only_its_candidate(evaluator, recipe, sequential, tmp_path):
@@ -94,6 +96,48 @@ def test_a_killed_worker_costs_only_its_candidate(evaluator, recipe, sequential,
     assert scores == sequential[1]  # retried: nothing lost, nothing recorded as failed
     assert engine.counts["failed"] == 0
     assert result.order == sequential[0].order
+
+
+def test_a_killed_progress_manager_changes_no_result_and_raises_nothing(
+    evaluator, recipe, sequential, tmp_path
+):
+    """The manager process relaying workers' progress dies mid-training: the display loses its
+    updates, never a candidate its score (it once cached BrokenPipeError as the unpruned model's
+    failure, and the next step's queue raised ConnectionRefusedError)."""
+    runner = JoblibRunner(recipe, jobs=2)
+    killed = threading.Event()
+
+    def kill_the_manager(event):
+        if isinstance(event, TrainingProgress) and not killed.is_set():
+            killed.set()
+            os.kill(runner._manager._process.pid, signal.SIGKILL)
+
+    result, scores, engine = _search(evaluator, tmp_path, runner, kill_the_manager)
+    assert killed.is_set()
+    assert scores == sequential[1]
+    assert engine.counts["failed"] == 0
+    assert result.order == sequential[0].order
+
+
+def test_a_worker_that_dies_every_time_stops_the_run_and_caches_nothing(
+    evaluator, recipe, tmp_path, monkeypatch
+):
+    from glpsearch import parallel
+    from glpsearch.errors import UserError
+
+    monkeypatch.setattr(parallel, "WORKER_RETRIES", 0)  # the last retry's death, at once
+    killed = threading.Event()
+
+    def kill_a_worker(event):
+        if isinstance(event, TrainingProgress) and event.step >= 2 and not killed.is_set():
+            killed.set()
+            os.kill(_loky_workers()[0], signal.SIGKILL)
+
+    with pytest.raises(UserError, match="worker died") as stopped:
+        _search(evaluator, tmp_path, JoblibRunner(recipe, jobs=2), kill_a_worker)
+    assert "nothing was cached for it" in str(stopped.value)
+    with Store(tmp_path) as store:
+        assert all(s.failures == 0 for s in store.summaries())
 
 
 def test_the_cli_runs_a_search_on_two_workers(recipe, sequential, tmp_path):

@@ -60,6 +60,24 @@ def test_a_vanished_checkpoint_means_starting_over(evaluator, tmp_path):
     assert score.value == evaluator.evaluate({2}, 0).value
 
 
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not a checkpoint"])
+def test_a_damaged_checkpoint_is_deleted_and_the_fine_tune_starts_over(evaluator, tmp_path, damage):
+    checkpoint = tmp_path / "q.ckpt"
+    evaluator.evaluate({2}, 0, budget=0.25, save=str(checkpoint))
+    data = checkpoint.read_bytes()
+    if damage == "truncated":  # what a full disk or a killed copy leaves
+        checkpoint.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        checkpoint.write_bytes(b"")
+    else:
+        torch.save({"weights": torch.ones(2)}, checkpoint)
+    trace: list[int] = []
+    score = evaluator.evaluate({2}, 0, _steps(trace), resume=str(checkpoint))
+    assert trace == list(range(1, 27))  # started over: the file's fault is not the candidate's
+    assert score.value == evaluator.evaluate({2}, 0).value
+    assert not checkpoint.exists()
+
+
 class Interrupting:
     """The real evaluator, counting the steps each fine-tune trains; raises KeyboardInterrupt
     (as Ctrl-C would) instead of the fine-tune numbered `interrupt_at`."""

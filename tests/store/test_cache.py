@@ -268,3 +268,81 @@ def test_two_processes_write_concurrently(tmp_path: Path, monkeypatch: pytest.Mo
                 assert record == {"score": worker + i / 1000, "worker": worker}
         [summary] = store.summaries()
         assert (summary.fingerprint, summary.scores, summary.failures) == ("fp", 100, 0)
+
+
+# -- a damaged cache or a failed write: reported, never a traceback -------------------------
+SCORE = {"value": 0.8, "metric": "accuracy", "train_seconds": 1.0, "eval_seconds": 0.1,
+         "n_train": 9, "n_eval": 3}  # fmt: skip
+
+
+def _numeric_value(kind: str, record: dict) -> bool:
+    """The shape its reader needs (glpsearch's engine passes glpsearch.score.readable)."""
+    if kind == "failure":
+        return isinstance(record.get("reason"), str)
+    return kind != "score" or isinstance(record.get("value"), float)
+
+
+def _damage(folder: Path, key: str, text: str) -> None:
+    """Write a raw row as a hand edit or a torn write would leave it."""
+    with diskcache.Cache(str(folder)) as raw:
+        raw.set(key, text)
+
+
+@pytest.mark.parametrize(
+    "text", ['{"value": 0.8, "metric": ', "[1, 2]", '{"value": "high"}', "null", '"0.8"', "{}"]
+)
+def test_an_unreadable_row_is_skipped_with_one_warning_and_counted(tmp_path, capsys, text) -> None:
+    with Store(tmp_path / "c") as store:
+        store.put_score("fp", 0, {1}, SCORE)
+        store.put_score("fp", 0, {2}, SCORE)
+        store.put_failure("fp", 0, {3}, {"reason": "CandidateFailed: nan"})
+    _damage(tmp_path / "c", "score/fp/0/1", text)
+    _damage(tmp_path / "c", "failure/fp/0/3", text)
+    capsys.readouterr()
+    with Store(tmp_path / "c", _numeric_value) as store:
+        assert store.get_score("fp", 0, {1}) is None  # never used: computed again
+        assert store.get_failure("fp", 0, {3}) is None
+        assert _plain(store.get_score("fp", 0, {2})) == SCORE
+        assert store.get_score("fp", 0, {1}) is None
+        (warning,) = capsys.readouterr().err.strip().splitlines()
+        assert warning.startswith("glpsearch: warning:") and "status --check" in warning
+        (summary,) = store.summaries()
+        assert (summary.scores, summary.failures, summary.unreadable) == (1, 0, 2)
+        assert sorted(store.damaged()) == ["failure/fp/0/3", "score/fp/0/1"]
+        store.drop(store.damaged())
+        assert store.damaged() == []
+        assert _plain(store.get_score("fp", 0, {2})) == SCORE
+        store.put_score("fp", 0, {1}, SCORE)  # computed again, it is readable again
+        assert _plain(store.get_score("fp", 0, {1})) == SCORE
+
+
+def test_a_glpsearch_cache_that_lost_its_marker_row_is_still_glpsearchs(tmp_path) -> None:
+    with Store(tmp_path / "c") as store:
+        store.put_score("fp", 0, {1}, SCORE)
+        store.describe("fp", {"model": "m"})
+    with diskcache.Cache(str(tmp_path / "c")) as raw:
+        raw.delete("meta/format")
+    with Store(tmp_path / "c") as store:
+        assert _plain(store.get_score("fp", 0, {1})) == SCORE
+    with diskcache.Cache(str(tmp_path / "c")) as raw:
+        assert raw.get("meta/format") == FORMAT  # restored
+
+
+@pytest.mark.parametrize("method", ["set", "delete", "touch", "add"])
+def test_a_full_disk_is_a_store_error_naming_the_cache(tmp_path, monkeypatch, method) -> None:
+    import sqlite3
+
+    with Store(tmp_path / "c") as store:
+        store.put_score("fp", 0, {1}, SCORE)
+
+        def full(*args, **kwargs):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(diskcache.Cache, method, full)
+        with pytest.raises(StoreError, match=f"cannot write to the cache at {tmp_path / 'c'}"):
+            store.put_score("fp", 0, {2}, SCORE)
+            store.release("fp", 0, {2})
+            store.refresh("fp", 0, {2}, 10.0)
+            store.claim("fp", 0, {2}, "me", 10.0)
+        monkeypatch.undo()
+        assert _plain(store.get_score("fp", 0, {1})) == SCORE  # what was written stays
