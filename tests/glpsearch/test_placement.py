@@ -9,6 +9,7 @@ from glpsearch import placement
 from glpsearch.cli.arguments import build_parser
 from glpsearch.cli.setup import make_runner
 from glpsearch.config import DataSpec, TrainSettings
+from glpsearch.errors import UserError
 from glpsearch.parallel import Recipe
 
 GiB = 2**30
@@ -57,3 +58,10 @@ def test_jobs_is_a_count_or_auto(value, capsys):
         build_parser().parse_args(["search", "--jobs", value])
     assert exit_.value.code == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_jobs_auto_sizes_local_workers_only(tiny_model, task_file):
+    args = ["search", "--jobs", "auto", "--backend", "dask", "--scheduler", "tcp://host:8786"]
+    recipe = Recipe(str(tiny_model), DataSpec(train=task_file), TrainSettings())
+    with pytest.raises(UserError, match="--jobs auto"):
+        make_runner(build_parser().parse_args(args), recipe, "cpu")
