@@ -277,7 +277,11 @@ def _work_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _jobs(text: str) -> int | str:
     """--jobs: a count of at least 1, or auto."""
-    return "auto" if text == "auto" else _number(int, 1)(text)
+    if text == "auto":
+        return text
+    if not text.strip().lstrip("+-").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor auto")
+    return _number(int, 1)(text)
 
 
 def _from_argument(

@@ -52,12 +52,15 @@ def test_jobs_auto_on_a_cpu_computes_in_this_process(tiny_model, task_file):
     assert make_runner(args, recipe, "cpu") is None  # one worker: the fine-tune uses every core
 
 
-@pytest.mark.parametrize("value", ["0", "many", "2.5"])
-def test_jobs_is_a_count_or_auto(value, capsys):
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("0", "0 must be >= 1"), ("many", "'many' is neither a count nor auto"), ("2.5", "'2.5'")],
+)
+def test_jobs_is_a_count_or_auto(value, said, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["search", "--jobs", value])
     assert exit_.value.code == 2
-    assert "--jobs" in capsys.readouterr().err
+    assert f"argument --jobs: {said}" in capsys.readouterr().err
 
 
 def test_jobs_auto_sizes_local_workers_only(tiny_model, task_file):
