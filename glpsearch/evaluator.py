@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -52,6 +53,13 @@ FINITE_CHECK_STEPS = 32
 
 
 class Evaluator:
+    # Lengths a batch is padded up to, so a GPU sees a few shapes again and again (what CUDA
+    # graphs and torch.compile need); () pads each batch to its longest example. Attention
+    # masks keep scores the same to float noise. Off everywhere and not in the fingerprint:
+    # only bench/gpu_step.py --buckets sets it, until a GPU measurement shows it pays (on a
+    # CPU padding only costs); turning it on for users needs a fingerprint entry.
+    length_buckets: tuple[int, ...] = ()
+
     def __init__(
         self,
         model: str | None,
@@ -335,9 +343,16 @@ class Evaluator:
         ]
 
     def _collate(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        """Padded to the batch's longest example, or up to the shortest of `length_buckets`
+        that holds it."""
         if not hasattr(self, "_collator"):
             self._collator = DataCollatorWithPadding(self.tokenizer)
-        batch = self._collator(features)
+        longest = max(len(f["input_ids"]) for f in features)
+        bucket = next((n for n in self.length_buckets if n >= longest), None)
+        collate = self._collator
+        if bucket is not None:
+            collate = dataclasses.replace(collate, padding="max_length", max_length=bucket)
+        batch = collate(features)
         if self.task.label_names is None:
             batch["labels"] = batch["labels"].float()
         return batch

@@ -13,7 +13,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.managers import SyncManager
 from pathlib import Path
@@ -56,8 +56,9 @@ def _work(
     tokens: Any,
     threads: int,
     progress: Any,
-) -> Result:
-    """Runs in a worker process."""
+    alone: bool = True,
+) -> Result | Crowded:
+    """Runs in a worker process; `alone`: no other candidate runs at the same time."""
     if recipe not in _loaded:
         import torch
 
@@ -75,7 +76,48 @@ def _work(
                 except (OSError, EOFError):  # the driver's relay is gone: only the display
                     progress = None  # loses, never the candidate
 
-    return compute(_loaded[recipe], job, report)
+    return _compute_beside_others(_loaded[recipe], job, report, alone)
+
+
+@dataclass(frozen=True)
+class Crowded:
+    """A worker's answer instead of a `Result`: the candidate ran out of memory while others
+    shared the machine, so it says nothing about the candidate; the driver runs it again alone."""
+
+    job: Job
+
+
+class _Watched:
+    """A worker's scorer, noting whether a candidate's evaluation ran out of memory (`compute`
+    calls only `evaluate`)."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.out_of_memory = False
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        try:
+            return self.scorer.evaluate(*args, **kwargs)
+        except (torch.cuda.OutOfMemoryError, MemoryError):
+            self.out_of_memory = True
+            raise
+
+
+def _compute_beside_others(
+    scorer: Scorer, job: Job, report: Callable[[int, int], None] | None, alone: bool
+) -> Result | Crowded:
+    """`compute`, except that running out of memory beside other candidates is no result.
+    A worker hands its cached GPU memory back after each candidate (a few allocations to redo
+    next time, against a whole fine-tune), so the workers beside it can use that memory."""
+    import torch
+
+    watched = _Watched(scorer)
+    result = compute(watched, job, report)  # type: ignore[arg-type]  # evaluate is all it calls
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    return Crowded(job) if watched.out_of_memory and not alone else result
 
 
 def _device_for_this_worker(devices: Sequence[str], tokens: Any) -> str:
@@ -143,6 +185,35 @@ class JoblibRunner:
                 self._tokens.put(self.devices[i % len(self.devices)])
 
     def run(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]:
+        yield from self._retrying_crowded_alone(jobs, progress)
+
+    def _channel(self) -> Any:
+        """A queue for workers' live progress; None without a manager process, or when it died
+        (then the device tokens, its queue too, go: a worker could not even unpickle them)."""
+        if self._manager is None:
+            return None
+        try:
+            return self._manager.Queue()
+        except (OSError, EOFError):
+            self._tokens = None
+            return None
+
+    def _retrying_crowded_alone(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]:
+        """Results of `jobs`; a candidate that ran out of memory beside others is run again
+        with nothing else running (memory is what co-location took from it, not what it needs),
+        and only its result then counts."""
+        crowded = []
+        for result in self._attempts(jobs, progress, alone=self.jobs == 1 or len(jobs) == 1):
+            if isinstance(result, Crowded):
+                crowded.append(result.job)
+            else:
+                yield result
+        for job in crowded:
+            yield from self._attempts([job], progress, alone=True)  # yields no Crowded: alone
+
+    def _attempts(
+        self, jobs: Sequence[Job], progress: Progress, alone: bool
+    ) -> Iterator[Result | Crowded]:
         from joblib import Parallel, delayed, parallel_config
 
         remaining = list(jobs)
@@ -155,7 +226,13 @@ class JoblibRunner:
                 with parallel_config(backend=self.backend, n_jobs=self.jobs):
                     results = Parallel(return_as="generator_unordered")(
                         delayed(_work)(
-                            self.recipe, job, self.devices, self._tokens, self.threads, channel
+                            self.recipe,
+                            job,
+                            self.devices,
+                            self._tokens,
+                            self.threads,
+                            channel,
+                            alone,
                         )
                         for job in remaining
                     )
@@ -170,17 +247,6 @@ class JoblibRunner:
                         yield Result(job, None, why, 0.0, environment=True)
             finally:
                 stop.set()
-
-    def _channel(self) -> Any:
-        """A queue for workers' live progress; None without a manager process, or when it died
-        (then the device tokens, its queue too, go: a worker could not even unpickle them)."""
-        if self._manager is None:
-            return None
-        try:
-            return self._manager.Queue()
-        except (OSError, EOFError):
-            self._tokens = None
-            return None
 
     def close(self) -> None:
         if self._client is not None:

@@ -285,7 +285,11 @@ def _files_arguments(parser: argparse.ArgumentParser, out: Path | None, out_help
 def _work_arguments(parser: argparse.ArgumentParser) -> None:
     work = parser.add_argument_group("parallel work")
     work.add_argument(
-        "--jobs", type=_number(int, 1), default=1, help="candidates evaluated at once (default: 1)"
+        "--jobs",
+        type=_jobs,
+        default=1,
+        help="candidates evaluated at once, several to a GPU; auto: as many as each GPU's free "
+        "memory holds, 1 on a CPU (default: 1)",
     )
     work.add_argument(
         "--devices", help="devices the workers share out, e.g. cuda:0,cuda:1, or auto (all GPUs)"
@@ -299,6 +303,15 @@ def _work_arguments(parser: argparse.ArgumentParser) -> None:
     work.add_argument(
         "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local one)"
     )
+
+
+def _jobs(text: str) -> int | str:
+    """--jobs: a count of at least 1, or auto."""
+    if text == "auto":
+        return text
+    if not text.strip().lstrip("+-").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor auto")
+    return _number(int, 1)(text)
 
 
 def _from_argument(

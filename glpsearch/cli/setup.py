@@ -173,15 +173,25 @@ def seeds_of(args: argparse.Namespace) -> tuple[int, ...]:
 
 
 def make_runner(args: argparse.Namespace, recipe: Recipe, device: str) -> Runner | None:
-    """Worker processes (or a Dask cluster) when asked for; None computes in this process."""
+    """Worker processes (or a Dask cluster) when asked for; None computes in this process.
+    `--jobs auto` measures one candidate on the first GPU and seats as many workers on each GPU
+    as its free memory holds (one on a CPU, where one fine-tune already uses every core)."""
     if args.scheduler and args.backend != "dask":
         raise UserError("--scheduler goes with --backend dask")
-    if args.jobs == 1 and args.backend == "loky":
+    jobs, devices = args.jobs, None
+    if jobs == "auto":
+        if args.scheduler:
+            raise UserError("--jobs auto sizes local workers; give a number with --scheduler")
+        from glpsearch.placement import auto_seats
+
+        devices = auto_seats(recipe, _devices(args.devices, device))
+        jobs = len(devices)
+    if jobs == 1 and args.backend == "loky":
         return None
     from glpsearch.parallel import JoblibRunner
 
-    devices = _devices(args.devices, device)
-    return JoblibRunner(recipe, args.jobs, devices, args.backend, args.scheduler)
+    devices = devices or _devices(args.devices, device)
+    return JoblibRunner(recipe, jobs, devices, args.backend, args.scheduler)
 
 
 def _devices(text: str | None, device: str) -> tuple[str, ...]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import cloudpickle  # what loky sends work to workers with (a joblib requirement)
 import pytest
 
 from glpsearch.config import DataSpec, TrainSettings
@@ -154,3 +158,104 @@ def test_the_cli_runs_a_search_on_two_workers(recipe, sequential, tmp_path):
     assert record["order"] == sequential[0].order
     scores = {frozenset(c["removed"]): c["score"] for s in record["steps"] for c in s["candidates"]}
     assert all(sequential[1][removed] == score for removed, score in scores.items())
+
+
+def test_a_score_is_the_same_alone_and_beside_others(evaluator, recipe, sequential, tmp_path):
+    """Three workers on one device: a candidate computed with nothing beside it, and the same
+    candidate computed while the others of its step share the device, score exactly alike."""
+    step = [frozenset({layer}) for layer in range(evaluator.n_layers)]
+    runner = JoblibRunner(recipe, jobs=3, devices=("cpu",))
+    try:
+        with Store(tmp_path / "alone") as store:
+            alone = Engine(evaluator, store, runner=runner).lookup(step[1:2])[0].value
+        with Store(tmp_path / "beside") as store:
+            beside = [o.value for o in Engine(evaluator, store, runner=runner).lookup(step)]
+    finally:
+        runner.close()
+    assert alone == beside[1] == sequential[1][step[1]]
+    assert beside == [sequential[1][removed] for removed in step]
+
+
+@dataclass(frozen=True)
+class CrowdedRecipe(Recipe):
+    """Evaluators that run out of memory on each candidate's first try, as when other
+    candidates filled the GPU, and on every try for the sets in `always`."""
+
+    log: str = ""
+    always: frozenset = frozenset()
+
+    def build(self, device: str):
+        return _RunsOutOfMemory(super().build(device), Path(self.log), self.always)
+
+
+class _RunsOutOfMemory:
+    def __init__(self, evaluator, log: Path, always: frozenset) -> None:
+        self.evaluator, self.log, self.always = evaluator, log, always
+
+    def evaluate(self, removed, seed, progress, **partial):
+        import torch
+
+        tries = self.log / ("-".join(map(str, sorted(removed))) or "none")
+        first = not tries.exists()
+        start = time.time()
+        try:
+            if first or removed in self.always:
+                time.sleep(0.2)
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.evaluator.evaluate(removed, seed, progress, **partial)
+        finally:
+            with tries.open("a") as handle:
+                handle.write(f"{start} {time.time()}\n")
+
+
+def _tries(log: Path) -> dict[str, list[tuple[float, float]]]:
+    return {
+        path.name: [tuple(map(float, line.split())) for line in path.read_text().splitlines()]
+        for path in log.iterdir()
+    }
+
+
+def test_a_candidate_out_of_memory_beside_others_is_run_again_alone(
+    evaluator, recipe, sequential, tmp_path
+):
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers build the fake
+    log = tmp_path / "log"
+    log.mkdir()
+    step = [frozenset({layer}) for layer in range(evaluator.n_layers)]
+    crowded = CrowdedRecipe(
+        recipe.model, recipe.data, recipe.settings, log=str(log), always=frozenset({frozenset({2})})
+    )
+    runner = JoblibRunner(crowded, jobs=2)
+    try:
+        with Store(tmp_path / "cache") as store:
+            outcomes = Engine(evaluator, store, runner=runner).lookup(step)
+    finally:
+        runner.close()
+    # nothing lost: every other candidate has its sequential score, none recorded as failed
+    assert [o.value for o in outcomes] == [
+        None if removed == {2} else sequential[1][removed] for removed in step
+    ]
+    # the set that runs out of memory even alone is a failure of its own, tried once more only
+    assert "OutOfMemoryError" in outcomes[2].failure
+    tries = _tries(log)
+    assert {name: len(spans) for name, spans in tries.items()} == {n: 2 for n in "0123"}
+    # every second try ran alone: no other try overlapped it
+    spans = [(name, span) for name, runs in tries.items() for span in runs]
+    for name, (start, end) in ((name, runs[1]) for name, runs in tries.items()):
+        others = [s for n, s in spans if (n, s) != (name, (start, end))]
+        assert all(e <= start or s >= end for s, e in others), name
+
+
+def test_running_out_of_memory_alone_is_the_candidate_s_failure(recipe, evaluator, tmp_path):
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    log = tmp_path / "log"
+    log.mkdir()
+    crowded = CrowdedRecipe(recipe.model, recipe.data, recipe.settings, log=str(log))
+    runner = JoblibRunner(crowded, jobs=2)
+    try:
+        with Store(tmp_path / "cache") as store:  # one candidate: nothing runs beside it
+            outcome = Engine(evaluator, store, runner=runner).lookup([frozenset({0})])[0]
+    finally:
+        runner.close()
+    assert "OutOfMemoryError" in outcome.failure
+    assert {name: len(spans) for name, spans in _tries(log).items()} == {"0": 1}
