@@ -6,17 +6,11 @@ From Python: `glpsearch.search(model, dataset, remove=3, ...)` and `glpsearch.co
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from glpsearch.errors import GLPSearchError
 
 __version__ = "0.1.0"
-
-# The module glpsearch.compare is loaded now, so that importing it later cannot rebind the name
-# `glpsearch.compare` (the API's function, see __getattr__) to the module.
-importlib.import_module("glpsearch.compare")
-del globals()["compare"]
 
 if TYPE_CHECKING:
     from glpsearch.api import Candidate, CompareRun, SearchRun, Step, compare, search

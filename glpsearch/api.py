@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
 from glpsearch import report, strategies
 from glpsearch.cli.setup import Setup, data_spec, make_engine, open_store, prepare
-from glpsearch.compare import Comparison, StrategyRun, write_compare
+from glpsearch.comparison import Comparison, StrategyRun, write_compare
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import TaskData
 from glpsearch.errors import GLPSearchError
@@ -38,21 +38,13 @@ if TYPE_CHECKING:  # torch and pandas load only when a function needs them
     from glpsearch.evaluator import Evaluator
     from glpsearch.reference import Noise
 
-__all__ = [
-    "Candidate",
-    "CompareRun",
-    "GLPSearchError",
-    "SearchRun",
-    "Step",
-    "compare",
-    "search",
-]
-
 ModelSource = str | os.PathLike | None
 """A hub id, a model folder, or None for the embedded all-MiniLM-L6-v2."""
 Dataset = Any
 """A GLUE task name, a GLUE folder, a data file, None for the embedded task, or in memory: a
 `datasets.Dataset` / `DatasetDict` or a pandas DataFrame."""
+
+_Run = TypeVar("_Run", "SearchRun", "CompareRun")
 
 # CLI options the API spells otherwise: --quiet is `progress=False`.
 _RENAMED = {"quiet": "progress"}
@@ -173,15 +165,26 @@ class _Finished:
         finetune: bool = False,
         seed: int = 0,
         strategy: str | None = None,
+        push_to_hub: str | None = None,
+        private: bool = False,
     ) -> list[Path]:
         """Write the pruned model as a Hugging Face checkpoint with its model card, as
-        `glpsearch export` does; returns the files written."""
+        `glpsearch export` does; returns the files written. `push_to_hub` ("namespace/name")
+        then uploads the folder to that model repo (a token is needed: `hf auth login`), and
+        the card's usage names the repo."""
+        from glpsearch import push
         from glpsearch.export import ExportPlan, export
 
+        if push_to_hub is not None:
+            push.check_repo(push_to_hub)  # before anything is built
         depth = self._outdir().depth(strategy, layers_removed)
         plan = ExportPlan(depth.removed, finetune, seed, depth.strategy)
         evaluator = self._source.evaluator_for(finetune)
-        return export(evaluator, plan, Path(folder).expanduser(), self._outdir())
+        path = Path(folder).expanduser()
+        written = export(evaluator, plan, path, self._outdir(), repo=push_to_hub)
+        if push_to_hub is not None:
+            push.push_to_hub(path, push_to_hub, private)
+        return written
 
     def _outdir(self) -> OutDir:
         """The run read as an out folder: the saved one once `save` wrote it."""
@@ -264,12 +267,7 @@ def search(
     `text_column="text"`, `seeds=1`, `cache="~/glp-cache"`, ...; `progress=False` is --quiet).
     With `out=`, the CLI's files are written there too. Raises `GLPSearchError` with the
     CLI's one-line message on bad input."""
-    args, task = arguments("search", model, dataset, progress, options)
-    with _one_error():
-        run = search_with(args, _console(progress), task)
-    if args.out is not None:
-        run.save(args.out)
-    return run
+    return _run("search", search_with, model, dataset, progress, options)
 
 
 def compare(
@@ -278,9 +276,20 @@ def compare(
     """Run several strategies through one cache (`strategies=["greedy", "top-drop"]`), each
     set fine-tuned once whichever strategy asks first. Options as `search`'s, by the
     `glpsearch compare` command's names."""
-    args, task = arguments("compare", model, dataset, progress, options)
+    return _run("compare", compare_with, model, dataset, progress, options)
+
+
+def _run(
+    command: str,
+    run_with: Callable[[argparse.Namespace, Console, TaskData | None], _Run],
+    model: ModelSource,
+    dataset: Dataset,
+    progress: bool,
+    options: Mapping[str, Any],
+) -> _Run:
+    args, task = arguments(command, model, dataset, progress, options)
     with _one_error():
-        run = compare_with(args, _console(progress), task)
+        run = run_with(args, _console(progress), task)
     if args.out is not None:
         run.save(args.out)
     return run

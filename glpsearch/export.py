@@ -77,10 +77,6 @@ def export(
         model = evaluator.train(plan.removed, plan.seed, progress)
     else:
         model = evaluator.build(plan.removed, plan.seed)
-    names = evaluator.task.label_names
-    if names is not None:
-        model.config.id2label = dict(enumerate(names))
-        model.config.label2id = {name: i for i, name in enumerate(names)}
     facts = _facts(evaluator, plan, folder, repo, teacher)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="glpsearch-export-") as staging:

@@ -14,7 +14,7 @@ import pytest
 
 from glpsearch import evaluator as evaluator_module
 from glpsearch.cli import main
-from glpsearch.compare import Comparison
+from glpsearch.comparison import Comparison
 from glpsearch.engine import Engine
 from glpsearch.score import Score
 from glpsearch.store import Store

@@ -228,3 +228,27 @@ def test_bad_push_options_are_refused_before_exporting(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists() and logged_in.calls == []
+
+
+def test_the_python_api_exports_and_pushes_through_the_same_code(
+    logged_in, tiny_model, task_file, tmp_path
+):
+    import glpsearch
+
+    options = {"remove": 1, "epochs": 1, "lr": 3e-3, "batch_size": 8, "max_length": 32}
+    result = glpsearch.search(
+        tiny_model, task_file, cache=tmp_path / "cache", force=True, progress=False, **options
+    )
+    out = tmp_path / "model"
+    with pytest.raises(glpsearch.GLPSearchError, match="is not a Hub repo id"):
+        result.export(out, layers_removed=1, push_to_hub="me/a/b")
+    assert not out.exists() and logged_in.calls == []
+    written = result.export(out, layers_removed=1, push_to_hub="me/bert-tiny-3", private=True)
+    uploaded = logged_in.repos["me/bert-tiny-3"]
+    assert uploaded["private"] is True
+    assert uploaded["files"].keys() == {path.name for path in written}
+    card = ModelCard(uploaded["files"]["README.md"].decode())
+    assert 'from_pretrained("me/bert-tiny-3")' in card.text
+    logged_in.reachable = False
+    with pytest.raises(glpsearch.GLPSearchError, match="cannot reach"):
+        result.export(tmp_path / "again", layers_removed=1, push_to_hub="me/bert-tiny-3")
