@@ -21,9 +21,20 @@ class EnvironmentFailure(UserError):
     """A job failed for a reason outside the candidate; nothing was cached for it."""
 
 
+# A fault of the accelerator itself (an illegal memory access, an ECC error, a lost device):
+# torch raises `torch.AcceleratorError` (a RuntimeError); older releases a RuntimeError whose
+# message starts so. Out of memory is neither: at that size it is the candidate's.
+ACCELERATOR_FAULTS = ("AcceleratorError",)
+ACCELERATOR_MESSAGES = ("CUDA error", "CUDA driver error", "cuDNN error", "CUBLAS_STATUS_")
+
+
 def environmental(exc: BaseException) -> bool:
     """Whether `exc` came from around the candidate rather than from fine-tuning it."""
-    return isinstance(exc, (*ENVIRONMENT, EnvironmentFailure))
+    if isinstance(exc, (*ENVIRONMENT, EnvironmentFailure)):
+        return True
+    if any(kind.__name__ in ACCELERATOR_FAULTS for kind in type(exc).__mro__):
+        return True
+    return isinstance(exc, RuntimeError) and str(exc).lstrip().startswith(ACCELERATOR_MESSAGES)
 
 
 def reason(exc: BaseException) -> str:

@@ -20,10 +20,12 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import torch
 
 from glpsearch.cli import main
 from glpsearch.engine import Engine
 from glpsearch.errors import UserError
+from glpsearch.failures import environmental
 from glpsearch.results import search_record
 from glpsearch.score import CandidateFailed, Score
 from glpsearch.store import Store
@@ -171,7 +173,19 @@ ENVIRONMENT = {
     "refused connection": lambda: ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
     "full disk": lambda: OSError(errno.ENOSPC, "No space left on device"),
     "pipe closed mid-message": EOFError,
+    # as torch raises a fault of the GPU itself (torch.AcceleratorError, a RuntimeError), and as
+    # older releases did (a plain RuntimeError)
+    "GPU fault": lambda: torch.AcceleratorError(
+        "CUDA error: an illegal memory access was encountered"
+    ),
+    "GPU fault, older torch": lambda: RuntimeError("CUDA error: uncorrectable ECC error"),
 }
+
+
+def test_out_of_memory_and_other_runtime_errors_stay_the_candidates():
+    assert not environmental(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"))
+    assert not environmental(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not environmental(ValueError("the loss is nan at step 12"))
 
 
 @pytest.mark.parametrize("kind", sorted(ENVIRONMENT))
