@@ -22,6 +22,7 @@ from glpsearch.cli.setup import (
     load_evaluator,
     make_runner,
     open_store,
+    output,
     prepare_teacher,
     read_from,
     resolve_device,
@@ -35,7 +36,7 @@ def run_report(args: argparse.Namespace) -> int:
     from glpsearch import tradeoff
     from glpsearch.report import redraw, table, totals
 
-    out = Console()
+    out = output()
     for record, written in redraw(args.out_dir):
         out.print(table(record))
         out.print(totals(record))
@@ -75,7 +76,7 @@ def run_status(args: argparse.Namespace) -> int:
             str(s.failures),
             *[str(s.unreadable)] * bool(unreadable),
         )
-    console = Console()
+    console = output()
     console.print(table)
     if args.check:
         for key in damaged:
@@ -154,7 +155,7 @@ def run_export(args: argparse.Namespace) -> int:
             args.push_to_hub,
             teacher,
         )
-    out = Console(quiet=args.quiet)
+    out = output(args.quiet)
     removed = " ".join(map(str, plan.removed)) or "none"
     out.print(
         f"exported {evaluator.model_name} without layers {removed} "
@@ -213,7 +214,7 @@ def run_speed(args: argparse.Namespace) -> int:
     record = speed.speed_record(header, measured, chosen_by, settings, length, rule)
     written = [speed.write_speed(folder.path, record)]
     written.append(tradeoff.draw(replace(folder, speed=record)))
-    out = Console(quiet=args.quiet)
+    out = output(args.quiet)
     out.print(speed.table(record))
     out.print("wrote " + ", ".join(str(p) for p in written))
     warning = speed.noise(record)
@@ -308,7 +309,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     record = final.evaluation_record(header, depths, outcomes, seeds, distilled, other)
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
     written = final.write_evaluation(out, record)
-    view = Console(quiet=args.quiet)
+    view = output(args.quiet)
     view.print(final.table(record))
     from glpsearch.report import totals
 

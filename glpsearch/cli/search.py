@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from glpsearch import strategies
-from glpsearch.cli.setup import EXIT_FAILED, classes
+from glpsearch.cli.setup import EXIT_FAILED, classes, output
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def run_search(args: argparse.Namespace) -> int:
 
     run = search_with(args, Console(stderr=True, quiet=args.quiet))
     written = run.save(args.out)
-    out = Console(quiet=args.quiet)
+    out = output(args.quiet)
     steps = steps_table(run.result, run.baseline, run.outcomes, run.record)
     steps.title = f"{steps.title}: {run.record['task']}, {classes(run.record.get('labels'))}"
     out.print(steps)
@@ -42,7 +42,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     run = compare_with(args, Console(stderr=True, quiet=args.quiet))
     written = run.save(args.out)
-    out = Console(quiet=args.quiet)
+    out = output(args.quiet)
     out.print(table(run.record))
     out.print(totals(run.record))
     for line in closing_lines(run.record):

@@ -33,6 +33,20 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+# stdout that is a file or a pipe (a log, CI, a notebook's subprocess) gets tables this wide:
+# rich would otherwise fit them into 80 columns and cut their numbers short ("0.01…").
+LOG_WIDTH = 200
+
+
+def output(quiet: bool = False) -> Console:
+    """Where tables and results go: stdout, as wide as the terminal, or LOG_WIDTH when it is not
+    one (and $COLUMNS does not say otherwise)."""
+    console = Console(quiet=quiet)
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(quiet=quiet, width=LOG_WIDTH)
+
+
 def default_cache() -> Path:
     """$GLPSEARCH_CACHE, else the per-user cache folder of this platform."""
     if os.environ.get("GLPSEARCH_CACHE"):

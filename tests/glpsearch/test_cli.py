@@ -78,6 +78,20 @@ def test_a_finished_search_replays_without_fine_tuning(finished, tmp_path):
     assert order == read(out)[1]
 
 
+def test_piped_output_keeps_every_column_whole(finished, tmp_path, capsys, monkeypatch):
+    """stdout to a file or pipe (a log, CI) is not fitted into 80 columns: no cut numbers."""
+    cache, _, args = finished
+    monkeypatch.delenv("COLUMNS", raising=False)
+    command = [arg for arg in args(cache, tmp_path, 2) if arg != "--quiet"]
+    capsys.readouterr()
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "…" not in printed
+    record, _ = read(tmp_path)
+    assert f"{record['steps'][0]['score']:.4f}" in printed
+    assert "Δ vs full" in printed and "lead (SE)" in printed
+
+
 def test_more_seeds_reuse_the_first_and_record_each_seed(finished, tmp_path):
     cache, _, args = finished
     copy = tmp_path / "cache"  # the module's cache stays as the other tests expect it
