@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from glpsearch.errors import UserError
 from glpsearch.failures import EnvironmentFailure, environmental, reason
 from glpsearch.score import Score
 from glpsearch.store import Key, Store, StoreError
@@ -124,13 +125,17 @@ class InProcess:
 
 def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | None) -> Result:
     """Score one job; an exception is that candidate's failure, not the search's, unless it
-    came from the environment (glpsearch.failures), which the result then says."""
+    came from the environment (glpsearch.failures), which the result then says, or is the
+    user's to fix (`UserError`: a model whose weights fail to load on the first fine-tune),
+    which is raised."""
     start = time.perf_counter()
     partial: dict[str, Any] = {}
     if job.budget != 1.0 or job.resume is not None:
         partial = {"budget": job.budget, "resume": job.resume, "save": job.save}
     try:
         score = scorer.evaluate(job.removed, job.seed, progress, **partial)
+    except UserError:  # the input is bad (weights that load only now): the run stops, in a line
+        raise
     except Exception as exc:  # one bad candidate must not end a search of hours
         seconds = time.perf_counter() - start
         return Result(job, None, reason(exc), seconds, environment=environmental(exc))

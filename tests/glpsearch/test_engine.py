@@ -8,6 +8,7 @@ import statistics
 import pytest
 
 from glpsearch.engine import BatchStarted, CandidateFinished, Engine
+from glpsearch.errors import UserError
 from glpsearch.score import Score
 from glpsearch.store import Key, Store
 from glpsearch.strategies import make
@@ -109,6 +110,20 @@ def test_a_failed_candidate_is_recorded_skipped_and_retried_on_request(store):
     assert retry.calls == [broken]
     assert retried.steps[0].chosen == broken
     assert store.get("failure", Key(CountingScorer.fingerprint, 0, broken)) is None
+
+
+class UnloadableScorer(CountingScorer):
+    """Its weights are read on the first fine-tune, and do not load."""
+
+    def evaluate(self, removed, seed, progress=None) -> Score:
+        raise UserError("cannot load a classification model from /models/x: bad file")
+
+
+def test_a_user_error_in_a_fine_tune_stops_the_run_and_caches_nothing(store):
+    with pytest.raises(UserError, match="cannot load"):
+        Engine(UnloadableScorer(), store).evaluate([frozenset({1})])
+    assert store.get("failure", Key(UnloadableScorer.fingerprint, 0, {1})) is None
+    assert store.claim_owner(Key(UnloadableScorer.fingerprint, 0, {1})) is None
 
 
 def test_events_report_cached_counts_and_every_candidate(store):
