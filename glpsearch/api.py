@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,7 +24,7 @@ from rich.console import Console
 from glpsearch import report, strategies
 from glpsearch.cli.setup import Setup, data_spec, make_engine, open_store, prepare
 from glpsearch.comparison import Comparison, StrategyRun, write_compare
-from glpsearch.config import DataSpec, TrainSettings
+from glpsearch.config import DataSpec
 from glpsearch.data import TaskData
 from glpsearch.errors import GLPSearchError
 from glpsearch.outdir import OutDir
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # torch and pandas load only when a function needs them
 
     from glpsearch.engine import Outcome
     from glpsearch.evaluator import Evaluator
+    from glpsearch.parallel import Recipe
     from glpsearch.reference import Noise
 
 ModelSource = str | os.PathLike | None
@@ -79,9 +80,8 @@ class Step:
 class _Source:
     """What built the run's models: kept so `model()` and `export()` need no reloading."""
 
-    model: str | None
+    recipe: Recipe
     task: TaskData
-    settings: TrainSettings
     evaluator: Evaluator
     final: Evaluator | None = None  # built on first fine-tuned export: all training data
 
@@ -89,10 +89,8 @@ class _Source:
         if not finetune:
             return self.evaluator
         if self.final is None:
-            from glpsearch.evaluator import Evaluator
-
-            device = str(self.evaluator.device)
-            self.final = Evaluator(self.model, self.task.final(), self.settings, device)
+            recipe = replace(self.recipe, final=True)
+            self.final = recipe.build(str(self.evaluator.device), self.task)
         return self.final
 
 
@@ -495,7 +493,9 @@ def _learned(args: argparse.Namespace, setup: Setup, baseline: Outcome, console:
 
 
 def _source(args: argparse.Namespace, setup: Setup) -> _Source:
-    return _Source(args.model, setup.task, setup.settings, setup.evaluator)
+    from glpsearch.parallel import Recipe
+
+    return _Source(Recipe(args.model, setup.data, setup.settings), setup.task, setup.evaluator)
 
 
 def _strategies(

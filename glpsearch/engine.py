@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from glpsearch.errors import UserError
 from glpsearch.failures import EnvironmentFailure, environmental, reason
 from glpsearch.score import Score
-from glpsearch.store import Store, StoreError
+from glpsearch.store import Key, Store, StoreError
 from glpsearch.strategies import Estimate, Layers, SearchResult, Strategy
 
 CLAIM_SECONDS = 120.0  # a claim outlives its owner by at most this long
@@ -70,6 +71,10 @@ class Job:
     # they take no part in a job's identity.
     resume: str | None = field(default=None, compare=False)
     save: str | None = field(default=None, compare=False)
+
+    def key(self, fingerprint: str) -> Key:
+        """Its key in the store under an evaluator's `fingerprint` (checks the budget)."""
+        return Key(fingerprint, self.seed, self.removed, self.budget)
 
 
 @dataclass(frozen=True)
@@ -120,13 +125,17 @@ class InProcess:
 
 def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | None) -> Result:
     """Score one job; an exception is that candidate's failure, not the search's, unless it
-    came from the environment (glpsearch.failures), which the result then says."""
+    came from the environment (glpsearch.failures), which the result then says, or is the
+    user's to fix (`UserError`: a model whose weights fail to load on the first fine-tune),
+    which is raised."""
     start = time.perf_counter()
     partial: dict[str, Any] = {}
     if job.budget != 1.0 or job.resume is not None:
         partial = {"budget": job.budget, "resume": job.resume, "save": job.save}
     try:
         score = scorer.evaluate(job.removed, job.seed, progress, **partial)
+    except UserError:  # the input is bad (weights that load only now): the run stops, in a line
+        raise
     except Exception as exc:  # one bad candidate must not end a search of hours
         seconds = time.perf_counter() - start
         return Result(job, None, reason(exc), seconds, environment=environmental(exc))
@@ -282,8 +291,6 @@ class Engine:
 
     def lookup(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[Outcome]:
         """Outcomes for `candidates`, in order: from this run, the store, or fresh fine-tunes."""
-        if not 0.0 < budget <= 1.0:
-            raise ValueError(f"a budget is a fraction of the fine-tune in (0, 1], got {budget!r}")
         unique = list(dict.fromkeys(frozenset(c) for c in candidates))
         jobs = [Job(removed, seed, budget) for removed in unique for seed in self.seeds]
         for job in jobs:
@@ -311,23 +318,24 @@ class Engine:
         return tally(self.settled.values())
 
     # -- plumbing -------------------------------------------------------------------------
+    def _key(self, job: Job) -> Key:
+        return job.key(self.scorer.fingerprint)
+
     def _claim(self, job: Job) -> bool:
-        key = (self.scorer.fingerprint, job.seed, job.removed)
-        budget = job.budget
-        if not self.store.claim(*key, self.owner, CLAIM_SECONDS, budget=budget):
-            holder = self.store.claim_owner(*key, budget=budget)
+        key = self._key(job)
+        if not self.store.claim(key, self.owner, CLAIM_SECONDS):
+            holder = self.store.claim_owner(key)
             if holder is None or not _dead(holder):
                 return False
-            if not self.store.take_over(*key, holder, self.owner, CLAIM_SECONDS, budget=budget):
+            if not self.store.take_over(key, holder, self.owner, CLAIM_SECONDS):
                 return False
         if known := self._from_store(job):  # finished by another process meanwhile
-            self.store.release(*key, budget=budget)
+            self.store.release(key)
             self._record(known)
             return False
         return True
 
     def _compute(self, mine: list[Job]) -> None:
-        fingerprint = self.scorer.fingerprint
         in_flight = set(mine)
         stop = threading.Event()
 
@@ -336,9 +344,7 @@ class Engine:
                 for job in list(in_flight):
                     # a failed refresh (full disk) costs little: the next write says why
                     with contextlib.suppress(StoreError):
-                        self.store.refresh(
-                            fingerprint, job.seed, job.removed, CLAIM_SECONDS, budget=job.budget
-                        )
+                        self.store.refresh(self._key(job), CLAIM_SECONDS)
 
         def progress(job: Job, step: int, total: int) -> None:
             self.on_event(TrainingProgress(job, step, total))
@@ -350,38 +356,38 @@ class Engine:
                 self.on_event(CandidateStarted(job))
             for result in self.runner.run([self._with_checkpoints(job) for job in mine], progress):
                 job = result.job
-                where = (fingerprint, job.seed, job.removed)
+                key = self._key(job)
                 if result.environment:  # not the candidate's: cache nothing, stop the run
                     raise EnvironmentFailure(_environment_line(job, result.failure))
                 if result.score is None:
                     reason = result.failure or "unknown failure"
-                    self.store.put_failure(*where, {"reason": reason}, budget=job.budget)
+                    self.store.put("failure", key, {"reason": reason})
                 else:
-                    self.store.put_score(*where, result.score.to_record(), budget=job.budget)
+                    self.store.put("score", key, result.score.to_record())
                 if job.budget == 1.0:  # the full result is final: no run continues this one
-                    self.store.drop_checkpoints(*where)
+                    self.store.drop_checkpoints(key)
                 elif result.score is not None:  # only the longest checkpoint is ever continued
-                    self.store.drop_checkpoints(*where, below=job.budget)
+                    self.store.drop_checkpoints(key, below=job.budget)
                     if self.checkpoint_space is not None:
                         self.store.trim_checkpoints(self.checkpoint_space)
-                self.store.release(*where, budget=job.budget)
+                self.store.release(key)
                 in_flight.discard(job)
                 self._record(result)
         finally:
             stop.set()
             for job in in_flight:  # interrupted: let others (or a resume) take them now
                 with contextlib.suppress(StoreError):  # a full disk: the claim expires anyway
-                    self.store.release(fingerprint, job.seed, job.removed, budget=job.budget)
+                    self.store.release(self._key(job))
 
     def _with_checkpoints(self, job: Job) -> Job:
         """The job continuing the longest checkpoint of its (set, seed) below its budget, and,
         when partial, leaving its own for a longer run to continue."""
-        where = (self.scorer.fingerprint, job.seed, job.removed)
-        shorter = [path for b, path in self.store.checkpoints(*where).items() if b < job.budget]
+        key = self._key(job)
+        shorter = [path for b, path in self.store.checkpoints(key).items() if b < job.budget]
         return replace(
             job,
             resume=str(shorter[-1]) if shorter else None,
-            save=None if job.budget == 1.0 else str(self.store.checkpoint_path(*where, job.budget)),
+            save=None if job.budget == 1.0 else str(self.store.checkpoint_path(key)),
         )
 
     def _claim_some(self, pending: list[Job]) -> list[Job]:
@@ -400,15 +406,12 @@ class Engine:
         for job in set(theirs) - announced:
             self.on_event(CandidateWaiting(job))
             announced.add(job)
-        fingerprint = self.scorer.fingerprint
         while True:
             for job in theirs:
                 if known := self._from_store(job):
                     self._record(known)
                     return
-                holder = self.store.claim_owner(
-                    fingerprint, job.seed, job.removed, budget=job.budget
-                )
+                holder = self.store.claim_owner(self._key(job))
                 if holder is None or _dead(holder):
                     return
             time.sleep(POLL_SECONDS)
@@ -435,11 +438,11 @@ class Engine:
 def stored(store: Store, fingerprint: str, job: Job, failures: bool = True) -> Result | None:
     """The job's result the store holds under `fingerprint` (its failure too, with
     `failures`), or None."""
-    where = (fingerprint, job.seed, job.removed)
-    record = store.get_score(*where, budget=job.budget)
+    key = job.key(fingerprint)
+    record = store.get("score", key)
     if record is not None:
         return Result(job, Score.from_record(record), None, 0.0, cached=True)
-    failure = store.get_failure(*where, budget=job.budget) if failures else None
+    failure = store.get("failure", key) if failures else None
     if failure is not None:
         return Result(job, None, failure["reason"], 0.0, cached=True)
     return None

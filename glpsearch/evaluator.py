@@ -1,8 +1,11 @@
 """Fine-tune and score a model with a given set of encoder layers removed.
 
-All torch and transformers work of a search lives here. The pretrained weights are read from
-disk once per process and the task is tokenized once; each candidate then costs one copy of the
-weights plus its fine-tune. A fine-tune may stop after a fraction (`budget`) of its steps and
+All torch and transformers work of a search lives here. What can be refused (the config, the
+layer list, the tokenizer, --max-length, a folder without weights) is checked when it is built;
+the pretrained weights are read and the task tokenized on the first fine-tune, once per process,
+so a search the cache answers entirely never pays for them, nor `speed`/`export` for the
+fingerprint (computed when first asked for). Each candidate then costs one copy of the weights
+plus its fine-tune. A fine-tune may stop after a fraction (`budget`) of its steps and
 leave a checkpoint from which a later call continues it exactly as if it had never stopped.
 Knows nothing of search order or the cache.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -83,7 +87,7 @@ class Evaluator:
         self.precision = (
             "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
         )
-        self._config, self._state, self._fresh, self._inputs = _load_template(self.model_dir, task)
+        self._config, self._inputs = _check_model(self.model_dir, task)
         self.n_layers = self._config.num_hidden_layers
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
@@ -101,16 +105,42 @@ class Evaluator:
             raise UserError(
                 f"--max-length {settings.max_length} exceeds what the model can read ({limit})"
             )
-        self._train = self._tokenize(task.train)
-        self._heldout = self._tokenize(task.heldout)
         self.distill, self.teachers = distill, teachers
         self._teacher: distillation.Teacher | None = None
-        self.plain_fingerprint = self._fingerprint()  # a distilled run's teacher's
-        self.fingerprint = (
-            self.plain_fingerprint
-            if distill is None
-            else distillation.fingerprint(self.plain_fingerprint, distill)
-        )
+
+    @functools.cached_property
+    def plain_fingerprint(self) -> str:
+        """The fingerprint without distillation: a distilled run's teacher's. It hashes the
+        model's files and the data, never loaded weights or tokens."""
+        payload = {
+            "model": models.digest(self.model_dir),
+            "data": self.task.digest(),
+            "settings": asdict(self.settings),
+            "num_labels": self.task.num_labels,
+            "evaluator_version": EVALUATOR_VERSION,
+            "precision": self.precision,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        if self.distill is None:
+            return self.plain_fingerprint
+        return distillation.fingerprint(self.plain_fingerprint, self.distill)
+
+    @functools.cached_property
+    def _template(self) -> tuple[dict, set[str]]:
+        """The pretrained state dict and the weights the checkpoint lacks (new heads): read on
+        the first model built."""
+        return _load_weights(self.model_dir, self._config)
+
+    @functools.cached_property
+    def _train(self) -> list[dict]:
+        return self._tokenize(self.task.train)
+
+    @functools.cached_property
+    def _heldout(self) -> list[dict]:
+        return self._tokenize(self.task.heldout)
 
     def describe(self) -> dict:
         """What the fingerprint stands for, in words a person can read (`glpsearch status`)."""
@@ -137,17 +167,16 @@ class Evaluator:
 
     def build(self, removed: Iterable[int], seed: int) -> torch.nn.Module:
         """The pretrained model with `removed` layers gone; new heads initialised from `seed`."""
+        state, fresh = self._template  # first: loading draws on the random stream
         torch.manual_seed(seed)
         model = AutoModelForSequenceClassification.from_config(copy.deepcopy(self._config))
-        model.load_state_dict(
-            {k: v for k, v in self._state.items() if k not in self._fresh}, strict=False
-        )
+        model.load_state_dict({k: v for k, v in state.items() if k not in fresh}, strict=False)
         return surgery.remove_layers(model, removed).to(self.device)
 
     @property
     def total_steps(self) -> int:
-        """Optimizer steps of a full fine-tune."""
-        batches = math.ceil(len(self._train) / self.settings.batch_size)
+        """Optimizer steps of a full fine-tune (counted from the examples: no tokenizing)."""
+        batches = math.ceil(len(self.task.train) / self.settings.batch_size)
         return max(1, math.ceil(self.settings.epochs * batches))
 
     def training_batches(self, limit: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
@@ -197,8 +226,8 @@ class Evaluator:
             metric=self.task.metric,
             train_seconds=trained - start,
             eval_seconds=time.perf_counter() - trained,
-            n_train=len(self._train),
-            n_eval=len(self._heldout),
+            n_train=len(self.task.train),
+            n_eval=len(self.task.heldout),
             loss=loss,
             se=se,
         )
@@ -357,22 +386,12 @@ class Evaluator:
             batch["labels"] = batch["labels"].float()
         return batch
 
-    def _fingerprint(self) -> str:
-        payload = {
-            "model": models.digest(self.model_dir),
-            "data": self.task.digest(),
-            "settings": asdict(self.settings),
-            "num_labels": self.task.num_labels,
-            "evaluator_version": EVALUATOR_VERSION,
-            "precision": self.precision,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
-
-def _load_template(folder: Path, task: TaskData) -> tuple[Any, dict, set[str], set[str]]:
-    """Config, pretrained state dict, the weights the checkpoint lacks (new heads), and the
+def _check_model(folder: Path, task: TaskData) -> tuple[Any, set[str]]:
+    """The config (naming the task's labels, so every model built from it says them) and the
     inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the tokenizer
-    makes). The config names the task's labels, so every model built from it says them."""
+    makes), from a weightless copy of the model: what can be refused is refused now, not at the
+    first candidate, without reading the weights."""
     names = task.label_names
     labels = {}
     if names is not None:
@@ -385,16 +404,34 @@ def _load_template(folder: Path, task: TaskData) -> tuple[Any, dict, set[str], s
             problem_type="regression" if names is None else "single_label_classification",
             **labels,
         )
+        if not any(path.name.endswith(_WEIGHTS) for path in folder.iterdir()):
+            raise FileNotFoundError(f"no weights file ({', '.join(_WEIGHTS)})")
+        with torch.device("meta"):
+            skeleton = AutoModelForSequenceClassification.from_config(copy.deepcopy(config))
+    except Exception as exc:
+        raise _unloadable(folder, exc) from None
+    surgery.layer_list(skeleton)
+    return config, set(inspect.signature(skeleton.forward).parameters)
+
+
+_WEIGHTS = (".safetensors", ".bin")  # what transformers reads weights from, sharded or not
+
+
+def _load_weights(folder: Path, config: Any) -> tuple[dict, set[str]]:
+    """The pretrained state dict and the weights the checkpoint lacks (new heads)."""
+    try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
             folder, config=config, output_loading_info=True, ignore_mismatched_sizes=True
         )
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise UserError(f"cannot load a classification model from {folder}: {reason}") from None
-    surgery.layer_list(model)  # fail now, not at the first candidate
+        raise _unloadable(folder, exc) from None
     fresh = set(info.get("missing_keys", ())) | {k for k, *_ in info.get("mismatched_keys", ())}
-    inputs = set(inspect.signature(model.forward).parameters)
-    return model.config, model.state_dict(), fresh, inputs
+    return model.state_dict(), fresh
+
+
+def _unloadable(folder: Path, exc: Exception) -> UserError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return UserError(f"cannot load a classification model from {folder}: {reason}")
 
 
 def _max_length(tokenizer: Any, config: Any) -> int | None:

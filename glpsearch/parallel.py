@@ -17,18 +17,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.managers import SyncManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glpsearch.config import DataSpec, DistillSettings, TrainSettings
 from glpsearch.engine import Job, Progress, Result, Scorer, compute
 from glpsearch.failures import reason
+
+if TYPE_CHECKING:
+    from glpsearch.data import TaskData
+    from glpsearch.evaluator import Evaluator
 
 WORKER_RETRIES = 2  # a candidate whose worker died is retried this often, then the run stops
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything a worker needs to build the same evaluator as the driver."""
+    """Everything an evaluator is built from: the one way to build one (the driver's, every
+    worker's, the commands' after a search, the API's), so they cannot drift apart."""
 
     model: str | None
     data: DataSpec
@@ -37,11 +42,14 @@ class Recipe:
     distill: DistillSettings | None = None  # students of the teacher kept in `teachers`
     teachers: Path | None = None
 
-    def build(self, device: str) -> Scorer:
+    def build(self, device: str, task: TaskData | None = None) -> Evaluator:
+        """The evaluator on `device`; `task`: the data `data` names, already loaded (the driver
+        has it; the API's data in memory has no file to load), else it is loaded here. Cheap:
+        weights load and data tokenizes on its first fine-tune (glpsearch/evaluator.py)."""
         from glpsearch.data import load_task
         from glpsearch.evaluator import Evaluator
 
-        task = load_task(self.data)
+        task = load_task(self.data) if task is None else task
         task = task.final() if self.final else task
         return Evaluator(self.model, task, self.settings, device, self.distill, self.teachers)
 

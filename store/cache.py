@@ -1,7 +1,7 @@
 """The on-disk store of scores and failures, backed by diskcache (SQLite in WAL mode).
 
 Each result is committed the moment it is written (synchronous=FULL), so a kill -9 or a power
-cut after `put_score` returns never loses it; SQLite's locking lets several processes share one
+cut after `put` returns never loses it; SQLite's locking lets several processes share one
 store. Nothing is ever evicted: a cached fine-tune can cost an hour.
 
 A result may be for a partial fine-tune (a `budget`, the fraction of the full run's steps, below
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import diskcache
 
-from glpsearch.store.keys import canonical
+from glpsearch.store.keys import Key, canonical
 
 FORMAT = 1
 _MARKER = "meta/format"
@@ -101,118 +101,60 @@ class Store:
                 "choose another --cache folder"
             )
 
-    # -- scores and failures -------------------------------------------------------------
-    def get_score(
-        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
-    ) -> dict | None:
-        return self._get(_key("score", fingerprint, seed, removed, budget))
+    # -- scores and failures: `kind` "score" or "failure" ----------------------------------
+    def get(self, kind: str, key: Key) -> dict | None:
+        return self._get(key.text(_result(kind)))
 
-    def put_score(
-        self,
-        fingerprint: str,
-        seed: int,
-        removed: Iterable[int],
-        record: dict,
-        *,
-        budget: float = 1.0,
-    ) -> None:
-        self._set(_key("score", fingerprint, seed, removed, budget), record)
-        with self._writing():
-            self._cache.delete(_key("failure", fingerprint, seed, removed, budget))
-
-    def get_failure(
-        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
-    ) -> dict | None:
-        return self._get(_key("failure", fingerprint, seed, removed, budget))
-
-    def put_failure(
-        self,
-        fingerprint: str,
-        seed: int,
-        removed: Iterable[int],
-        record: dict,
-        *,
-        budget: float = 1.0,
-    ) -> None:
-        self._set(_key("failure", fingerprint, seed, removed, budget), record)
+    def put(self, kind: str, key: Key, record: dict) -> None:
+        """Write a result; a score replaces the failure of the same key (a retry that worked)."""
+        self._set(key.text(_result(kind)), record)
+        if kind == "score":
+            with self._writing():
+                self._cache.delete(key.text("failure"))
 
     # -- claims: who is computing what, so two searches on one cache do not both do it ----
-    def claim(
-        self,
-        fingerprint: str,
-        seed: int,
-        removed: Iterable[int],
-        owner: str,
-        ttl: float,
-        *,
-        budget: float = 1.0,
-    ) -> bool:
+    def claim(self, key: Key, owner: str, ttl: float) -> bool:
         """Atomically claim a candidate for `ttl` seconds; False while another owner holds it.
 
         A claim expires unless refreshed, so one left by a killed process blocks no one for long.
         """
-        key = _key("claim", fingerprint, seed, removed, budget)
         with self._writing():
-            if self._cache.add(key, owner, expire=ttl):
+            if self._cache.add(key.text("claim"), owner, expire=ttl):
                 return True
-            return self._cache.get(key) == owner
+            return self._cache.get(key.text("claim")) == owner
 
-    def take_over(
-        self,
-        fingerprint: str,
-        seed: int,
-        removed: Iterable[int],
-        stale: str,
-        owner: str,
-        ttl: float,
-        *,
-        budget: float = 1.0,
-    ) -> bool:
+    def take_over(self, key: Key, stale: str, owner: str, ttl: float) -> bool:
         """Replace a claim whose owner is known to be dead; False if it changed meanwhile."""
-        key = _key("claim", fingerprint, seed, removed, budget)
         with self._writing(), self._cache.transact():
-            if self._cache.get(key) != stale:
+            if self._cache.get(key.text("claim")) != stale:
                 return False
-            self._cache.set(key, owner, expire=ttl)
+            self._cache.set(key.text("claim"), owner, expire=ttl)
             return True
 
-    def refresh(
-        self,
-        fingerprint: str,
-        seed: int,
-        removed: Iterable[int],
-        ttl: float,
-        *,
-        budget: float = 1.0,
-    ) -> None:
+    def refresh(self, key: Key, ttl: float) -> None:
         with self._writing():
-            self._cache.touch(_key("claim", fingerprint, seed, removed, budget), expire=ttl)
+            self._cache.touch(key.text("claim"), expire=ttl)
 
-    def release(
-        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
-    ) -> None:
+    def release(self, key: Key) -> None:
         with self._writing():
-            self._cache.delete(_key("claim", fingerprint, seed, removed, budget))
+            self._cache.delete(key.text("claim"))
 
-    def claim_owner(
-        self, fingerprint: str, seed: int, removed: Iterable[int], *, budget: float = 1.0
-    ) -> str | None:
+    def claim_owner(self, key: Key) -> str | None:
         with self._reading():
-            return self._cache.get(_key("claim", fingerprint, seed, removed, budget))
+            return self._cache.get(key.text("claim"))
 
     # -- checkpoints of partial fine-tunes: files the evaluator writes and reads ----------
-    def checkpoint_path(
-        self, fingerprint: str, seed: int, removed: Iterable[int], budget: float
-    ) -> Path:
-        """Where the checkpoint of a fine-tune stopped at `budget` belongs (its folder exists)."""
-        _check_budget(budget)
-        folder = self._checkpoint_folder(fingerprint, seed, removed)
+    def checkpoint_path(self, key: Key) -> Path:
+        """Where the checkpoint of a fine-tune stopped at the key's budget belongs (its folder
+        exists)."""
+        folder = self._checkpoint_folder(key)
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{budget!r}{_SUFFIX}"
+        return folder / f"{key.budget!r}{_SUFFIX}"
 
-    def checkpoints(self, fingerprint: str, seed: int, removed: Iterable[int]) -> dict[float, Path]:
-        """The finished checkpoints of a (set, seed), by budget (temporary files are skipped)."""
-        folder = self._checkpoint_folder(fingerprint, seed, removed)
+    def checkpoints(self, key: Key) -> dict[float, Path]:
+        """The finished checkpoints of the key's (set, seed), at any budget, by budget
+        (temporary files are skipped)."""
+        folder = self._checkpoint_folder(key)
         if not folder.is_dir():
             return {}
         found = {}
@@ -221,16 +163,14 @@ class Store:
                 found[float(path.name.removesuffix(_SUFFIX))] = path
         return dict(sorted(found.items()))
 
-    def drop_checkpoints(
-        self, fingerprint: str, seed: int, removed: Iterable[int], below: float = math.inf
-    ) -> None:
-        """Delete the checkpoints of a (set, seed) with a budget under `below` (all by default):
-        a longer run continues from the longest one, and the full result needs none."""
-        for budget, path in self.checkpoints(fingerprint, seed, removed).items():
+    def drop_checkpoints(self, key: Key, below: float = math.inf) -> None:
+        """Delete the checkpoints of the key's (set, seed) with a budget under `below` (all by
+        default): a longer run continues from the longest one, and the full result needs none."""
+        for budget, path in self.checkpoints(key).items():
             if budget < below:
                 path.unlink(missing_ok=True)
         if below == math.inf:
-            shutil.rmtree(self._checkpoint_folder(fingerprint, seed, removed), ignore_errors=True)
+            shutil.rmtree(self._checkpoint_folder(key), ignore_errors=True)
 
     def checkpoint_bytes(self) -> int:
         """The disk space finished checkpoints take (`glpsearch status` shows it)."""
@@ -305,9 +245,9 @@ class Store:
         self.close()
 
     # -- plumbing -------------------------------------------------------------------------
-    def _checkpoint_folder(self, fingerprint: str, seed: int, removed: Iterable[int]) -> Path:
-        layers = canonical(removed) or "none"
-        return self.directory / _CHECKPOINTS / fingerprint / str(seed) / layers
+    def _checkpoint_folder(self, key: Key) -> Path:
+        layers = canonical(key.removed) or "none"
+        return self.directory / _CHECKPOINTS / key.fingerprint / str(key.seed) / layers
 
     def _checkpoint_files(self) -> list[tuple[int, float, int, Path]]:
         """(layers removed, modified time, bytes, path) of every finished checkpoint."""
@@ -382,14 +322,10 @@ class Store:
             raise StoreError(f"cannot read the cache at {self.directory}: {exc}") from None
 
 
-def _key(
-    kind: str, fingerprint: str, seed: int, removed: Iterable[int], budget: float = 1.0
-) -> str:
-    """The full fine-tune's key has no budget, so results from before budgets existed, and every
-    strategy that trains fully, share it; a partial one's ends in "@<budget>"."""
-    _check_budget(budget)
-    partial = "" if budget == 1.0 else f"@{float(budget)!r}"
-    return f"{kind}/{fingerprint}/{seed}/{canonical(removed)}{partial}"
+def _result(kind: str) -> str:
+    if kind not in ("score", "failure"):
+        raise ValueError(f"a result is a score or a failure, got {kind!r}")
+    return kind
 
 
 _CHECKED = ("score/", "failure/", "meta/fingerprint/")  # rows holding a JSON record
@@ -398,11 +334,6 @@ _CHECKED = ("score/", "failure/", "meta/fingerprint/")  # rows holding a JSON re
 def _ours(key: object) -> bool:
     """Whether a key is one glpsearch writes (a cache whose marker row was lost is still ours)."""
     return isinstance(key, str) and key.startswith(("score/", "failure/", "claim/", "meta/"))
-
-
-def _check_budget(budget: float) -> None:
-    if not 0.0 < budget <= 1.0:
-        raise ValueError(f"a budget is a fraction of the fine-tune in (0, 1], got {budget!r}")
 
 
 def _foreign(directory: Path) -> bool:

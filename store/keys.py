@@ -1,4 +1,4 @@
-"""Canonical text form of a removed-layer set.
+"""What names one fine-tune in the store: its `Key`, and the canonical text of a removed set.
 
 A set's key must not depend on the order its layers were found in, so it is the sorted indices
 joined by commas ("0,7,11"; "" is the unpruned model). Never a pickled frozenset, whose bytes
@@ -8,6 +8,7 @@ depend on insertion order and Python version.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 def canonical(removed: Iterable[int]) -> str:
@@ -20,3 +21,33 @@ def canonical(removed: Iterable[int]) -> str:
 
 def parse_canonical(text: str) -> frozenset[int]:
     return frozenset(int(part) for part in text.split(",")) if text else frozenset()
+
+
+@dataclass(frozen=True)
+class Key:
+    """One fine-tune's identity: the evaluator's fingerprint, the seed, the removed set and the
+    fraction `budget` of the full run's steps. Checked once, here, where it is made."""
+
+    fingerprint: str
+    seed: int
+    removed: frozenset[int]
+    budget: float = 1.0
+
+    def __init__(
+        self, fingerprint: str, seed: int, removed: Iterable[int], budget: float = 1.0
+    ) -> None:
+        layers = frozenset(removed)
+        canonical(layers)  # refuses negative or non-integer layers
+        if not 0.0 < budget <= 1.0:
+            raise ValueError(f"a budget is a fraction of the fine-tune in (0, 1], got {budget!r}")
+        object.__setattr__(self, "fingerprint", fingerprint)
+        object.__setattr__(self, "seed", seed)
+        object.__setattr__(self, "removed", layers)
+        object.__setattr__(self, "budget", budget)
+
+    def text(self, kind: str) -> str:
+        """The row's key under `kind`: "<kind>/<fingerprint>/<seed>/<layers>". The full
+        fine-tune's has no budget, so results from before budgets existed, and every strategy
+        that trains fully, share it; a partial one's ends in "@<budget>"."""
+        partial = "" if self.budget == 1.0 else f"@{float(self.budget)!r}"
+        return f"{kind}/{self.fingerprint}/{self.seed}/{canonical(self.removed)}{partial}"

@@ -241,14 +241,13 @@ def load_evaluator(
     """The model and task the options name, the --from record's for those not given; `final`:
     the task's final protocol (all training data, scored on the dev set); `distill`: students of
     a teacher kept in the cache (`prepare_teacher` trains it)."""
-    from glpsearch.data import load_task
-    from glpsearch.evaluator import Evaluator
+    from glpsearch.parallel import Recipe
     from glpsearch.store.cache import teacher_folder
 
-    task = load_task(data_spec(args, None if folder is None else folder.data_spec()))
+    data = data_spec(args, None if folder is None else folder.data_spec())
     model = args.model or (None if folder is None else folder.model)
     teachers = None if distill is None else teacher_folder(args.cache or default_cache())
-    return Evaluator(model, task.final() if final else task, settings, device, distill, teachers)
+    return Recipe(model, data, settings, final, distill, teachers).build(device)
 
 
 def prepare_teacher(console: Console, evaluator: Evaluator) -> dict:
@@ -360,12 +359,13 @@ def prepare(
         check_writable_target(args.out)
     with console.status("loading data and model"):
         from glpsearch.data import load_task
-        from glpsearch.evaluator import Evaluator
+        from glpsearch.parallel import Recipe
 
         data = data_spec(args)
         task = load_task(data) if task is None else task
         device = resolve_device(args.device)
-        evaluator = Evaluator(args.model, task, settings, device)
+        recipe = Recipe(args.model, data, settings)
+        evaluator = recipe.build(device, task)
     n = evaluator.n_layers
     remove = n // 2 if args.remove is None else args.remove
     if not 1 <= remove < n:
@@ -386,9 +386,7 @@ def prepare(
                 f"greedy-halving: shortest fine-tune {min_budget:g} of {evaluator.total_steps} "
                 f"steps, the first of at least {MIN_RUNG_STEPS} (--min-budget sets it)"
             )
-    from glpsearch.parallel import Recipe
-
-    runner = make_runner(args, Recipe(args.model, data, settings), device)
+    runner = make_runner(args, recipe, device)
     return Setup(
         task, data, evaluator, settings, cache, remove, influence, ranking, min_budget, runner
     )

@@ -92,6 +92,20 @@ def test_piped_output_keeps_every_column_whole(finished, tmp_path, capsys, monke
     assert "Δ vs full" in printed and "lead (SE)" in printed
 
 
+def test_a_replay_loads_no_weights_and_tokenizes_nothing(finished, tmp_path, monkeypatch):
+    """The cache answers every fine-tune: the pretrained weights and tokens are never needed."""
+    from glpsearch import evaluator
+
+    def refused(*args):
+        raise AssertionError("loaded for a search the cache answers")
+
+    monkeypatch.setattr(evaluator, "_load_weights", refused)
+    monkeypatch.setattr(evaluator.Evaluator, "_tokenize", refused)
+    cache, _, args = finished
+    assert main(args(cache, tmp_path, 2)) == 0
+    assert read(tmp_path)[0]["evaluations"] == {"computed": 0, "cached": 8, "failed": 0}
+
+
 def test_more_seeds_reuse_the_first_and_record_each_seed(finished, tmp_path):
     cache, _, args = finished
     copy = tmp_path / "cache"  # the module's cache stays as the other tests expect it

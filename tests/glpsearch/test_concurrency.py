@@ -22,7 +22,7 @@ import glpsearch.engine
 from glpsearch.cli import main
 from glpsearch.engine import CandidateWaiting, Engine, Job
 from glpsearch.score import Score
-from glpsearch.store import Store
+from glpsearch.store import Key, Store
 from glpsearch.strategies import SearchResult, make
 
 FINGERPRINT = "c" * 20
@@ -152,7 +152,7 @@ def test_a_heartbeat_keeps_a_long_claim_alive(tmp_path, fast_polls, monkeypatch)
         owner = Engine(Slow(log, 2.0, n_layers=4), first)
         computing = threading.Thread(target=owner.lookup, args=(batch,))
         computing.start()
-        while second.claim_owner(FINGERPRINT, 0, batch[0]) != owner.owner:
+        while second.claim_owner(Key(FINGERPRINT, 0, batch[0])) != owner.owner:
             time.sleep(0.005)
         waited = Engine(Slow(log, 2.0, n_layers=4), second).lookup(batch)
         computing.join(timeout=30)
@@ -169,7 +169,7 @@ def _dead_owner() -> str:
 
 def test_a_claim_left_by_a_dead_process_is_taken_over_at_once(store):
     removed = frozenset({2})
-    assert store.claim(FINGERPRINT, 0, removed, _dead_owner(), 10)  # kill -9 left it
+    assert store.claim(Key(FINGERPRINT, 0, removed), _dead_owner(), 10)  # kill -9 left it
     log: list[frozenset[int]] = []
     started = time.monotonic()
     events: list = []
@@ -177,7 +177,7 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_at_once(store):
     assert time.monotonic() - started < glpsearch.engine.POLL_SECONDS * 4  # no waiting
     assert log == [removed] and not outcome.cached
     assert not any(isinstance(event, CandidateWaiting) for event in events)
-    assert store.claim_owner(FINGERPRINT, 0, removed) is None
+    assert store.claim_owner(Key(FINGERPRINT, 0, removed)) is None
 
 
 LIVE_OWNERS = {
@@ -192,7 +192,7 @@ def test_a_claim_of_a_live_owner_is_waited_for_until_it_expires(owner, store, mo
     monkeypatch.setattr(glpsearch.engine, "POLL_SECONDS", 0.02)
     monkeypatch.setattr(glpsearch.engine, "CLAIM_SECONDS", 2.0)
     removed = frozenset({1})
-    assert store.claim(FINGERPRINT, 0, removed, LIVE_OWNERS[owner](), 0.6)
+    assert store.claim(Key(FINGERPRINT, 0, removed), LIVE_OWNERS[owner](), 0.6)
     log: list[frozenset[int]] = []
     events: list = []
     started = time.monotonic()
@@ -207,14 +207,18 @@ def test_a_result_the_claim_holder_writes_meanwhile_is_reused(result, store, mon
     monkeypatch.setattr(glpsearch.engine, "POLL_SECONDS", 0.02)
     removed = frozenset({0, 1})
     owner = "elsewhere.example:1:x"
-    assert store.claim(FINGERPRINT, 0, removed, owner, 60)
+    assert store.claim(Key(FINGERPRINT, 0, removed), owner, 60)
 
     def finish() -> None:
         if result == "score":
-            store.put_score(FINGERPRINT, 0, removed, Score(0.5, "accuracy", 1, 0, 9, 3).to_record())
+            store.put(
+                "score",
+                Key(FINGERPRINT, 0, removed),
+                Score(0.5, "accuracy", 1, 0, 9, 3).to_record(),
+            )
         else:
-            store.put_failure(FINGERPRINT, 0, removed, {"reason": "MemoryError"})
-        store.release(FINGERPRINT, 0, removed)
+            store.put("failure", Key(FINGERPRINT, 0, removed), {"reason": "MemoryError"})
+        store.release(Key(FINGERPRINT, 0, removed))
 
     threading.Timer(0.3, finish).start()
     log: list[frozenset[int]] = []

@@ -322,18 +322,20 @@ import glpsearch.cli
 from glpsearch.store.cache import Store
 
 marker, at, calls = Path(os.environ["GLP_MARKER"]), int(os.environ["GLP_AT"]), []
-put_score = Store.put_score
+put = Store.put
 
 
-def written(self, *args, **kwargs):
-    put_score(self, *args, **kwargs)
+def written(self, kind, *args, **kwargs):
+    put(self, kind, *args, **kwargs)
+    if kind != "score":
+        return
     calls.append(1)
     if len(calls) == at:
         marker.write_text("paused")
         time.sleep(600)
 
 
-Store.put_score = written
+Store.put = written
 glpsearch.cli.run()
 """
 

@@ -8,8 +8,9 @@ import statistics
 import pytest
 
 from glpsearch.engine import BatchStarted, CandidateFinished, Engine
+from glpsearch.errors import UserError
 from glpsearch.score import Score
-from glpsearch.store import Store
+from glpsearch.store import Key, Store
 from glpsearch.strategies import make
 
 
@@ -95,7 +96,7 @@ def test_a_failed_candidate_is_recorded_skipped_and_retried_on_request(store):
     engine = Engine(CountingScorer(fail=broken), store)
     _, result = engine.run(make("greedy"), 1)
     assert result.steps[0].chosen == frozenset({4})  # {5} would have won but failed
-    assert store.get_failure(CountingScorer.fingerprint, 0, broken)["reason"] == (
+    assert store.get("failure", Key(CountingScorer.fingerprint, 0, broken))["reason"] == (
         "RuntimeError: out of memory"
     )
     assert engine.counts["failed"] == 1
@@ -108,7 +109,21 @@ def test_a_failed_candidate_is_recorded_skipped_and_retried_on_request(store):
     _, retried = Engine(retry, store, retry_failed=True).run(make("greedy"), 1)
     assert retry.calls == [broken]
     assert retried.steps[0].chosen == broken
-    assert store.get_failure(CountingScorer.fingerprint, 0, broken) is None
+    assert store.get("failure", Key(CountingScorer.fingerprint, 0, broken)) is None
+
+
+class UnloadableScorer(CountingScorer):
+    """Its weights are read on the first fine-tune, and do not load."""
+
+    def evaluate(self, removed, seed, progress=None) -> Score:
+        raise UserError("cannot load a classification model from /models/x: bad file")
+
+
+def test_a_user_error_in_a_fine_tune_stops_the_run_and_caches_nothing(store):
+    with pytest.raises(UserError, match="cannot load"):
+        Engine(UnloadableScorer(), store).evaluate([frozenset({1})])
+    assert store.get("failure", Key(UnloadableScorer.fingerprint, 0, {1})) is None
+    assert store.claim_owner(Key(UnloadableScorer.fingerprint, 0, {1})) is None
 
 
 def test_events_report_cached_counts_and_every_candidate(store):
@@ -144,7 +159,7 @@ def test_seeds_are_each_cached_and_a_set_scores_their_mean(store):
     assert outcome.std == pytest.approx(statistics.stdev(values))
     assert engine.counts == {"computed": 3, "cached": 0, "failed": 0}
     for seed, value in zip((0, 1, 2), values, strict=True):
-        assert store.get_score(scorer.fingerprint, seed, {3})["value"] == value
+        assert store.get("score", Key(scorer.fingerprint, seed, {3}))["value"] == value
 
 
 def test_more_seeds_later_compute_only_the_new_ones(store):
@@ -176,7 +191,7 @@ def test_a_strategy_sees_the_mean_held_out_loss(store):
 
     [estimate] = Engine(LossScorer(), store, seeds=(0, 1, 2)).evaluate([frozenset({3})])
     assert estimate.loss == pytest.approx(0.6)
-    assert store.get_score(LossScorer().fingerprint, 2, {3})["loss"] == pytest.approx(0.7)
+    assert store.get("score", Key(LossScorer().fingerprint, 2, {3}))["loss"] == pytest.approx(0.7)
 
 
 def test_a_set_fails_when_any_of_its_seeds_fails(store):

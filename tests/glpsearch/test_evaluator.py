@@ -192,3 +192,51 @@ def test_a_model_folder_without_weights_is_refused(tiny_model, task, tmp_path):
 def test_max_length_beyond_the_model_is_refused(tiny_model, task):
     with pytest.raises(UserError, match="--max-length 4096"):
         Evaluator(str(tiny_model), task, dataclasses.replace(FAST, max_length=4096))
+
+
+# -- lazy loading: weights and tokens only when a model is first fine-tuned ----------------------
+@pytest.fixture
+def loads(monkeypatch):
+    """Counts weight loads and tokenizer runs (the real ones run)."""
+    counts = {"weights": 0, "tokenize": 0}
+    load, tokenize = evaluator_module._load_weights, Evaluator._tokenize
+
+    def counted_load(*args):
+        counts["weights"] += 1
+        return load(*args)
+
+    def counted_tokenize(self, examples):
+        counts["tokenize"] += 1
+        return tokenize(self, examples)
+
+    monkeypatch.setattr(evaluator_module, "_load_weights", counted_load)
+    monkeypatch.setattr(Evaluator, "_tokenize", counted_tokenize)
+    return counts
+
+
+def test_weights_load_and_data_tokenizes_on_the_first_fine_tune(tiny_model, task, loads):
+    fresh = Evaluator(str(tiny_model), task, FAST)
+    assert (fresh.n_layers, fresh.total_steps) == (4, 13)  # 102 examples in batches of 8
+    assert fresh.fingerprint and fresh.describe()["n_train"] == 102
+    assert loads == {"weights": 0, "tokenize": 0}
+    fresh.evaluate({1}, seed=0)
+    fresh.evaluate({2}, seed=0)
+    assert loads == {"weights": 1, "tokenize": 2}  # once: the training part and the held-out
+
+
+def test_the_first_model_built_scores_as_any_later_one(tiny_model, task, evaluator):
+    """Loading the weights draws on the random stream: it must not shift the first model's
+    new heads."""
+    evaluator.evaluate({0}, seed=5)  # its weights are loaded by now
+    first = Evaluator(str(tiny_model), task, FAST).evaluate({1}, seed=3)
+    later = evaluator.evaluate({1}, seed=3)
+    assert (first.value, first.loss) == (later.value, later.loss)
+
+
+def test_weights_that_fail_to_load_are_refused_at_the_first_fine_tune(tiny_model, task, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model, copy)
+    (copy / "model.safetensors").write_bytes(b"not weights")
+    lazy = Evaluator(str(copy), task, FAST)  # the file is there: read on the first fine-tune
+    with pytest.raises(UserError, match="cannot load a classification model"):
+        lazy.evaluate({1}, seed=0)

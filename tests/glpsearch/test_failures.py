@@ -28,7 +28,7 @@ from glpsearch.errors import UserError
 from glpsearch.failures import environmental
 from glpsearch.results import search_record
 from glpsearch.score import CandidateFailed, Score
-from glpsearch.store import Store
+from glpsearch.store import Key, Store
 from glpsearch.strategies import make
 
 # Regression (Spearman) on a tiny model: every candidate gets its own score, so a resumed
@@ -124,8 +124,8 @@ def test_a_failed_candidate_is_recorded_with_its_reason_skipped_and_retried(kind
         assert result.order == [2, 3]  # {3} would have won; the search went on without it
         assert engine.outcomes[broken].failure == reason
         assert engine.counts == {"computed": 8, "cached": 0, "failed": 1}
-        assert store.get_failure(scorer.fingerprint, 0, broken)["reason"] == reason
-        assert store.claim_owner(scorer.fingerprint, 0, broken) is None
+        assert store.get("failure", Key(scorer.fingerprint, 0, broken))["reason"] == reason
+        assert store.claim_owner(Key(scorer.fingerprint, 0, broken)) is None
         record = search_record(result, baseline, engine.outcomes, {}, engine.counts)
         (shown,) = [c for c in record["steps"][0]["candidates"] if c["removed"] == [3]]
         assert shown["score"] is None and shown["failure"] == reason
@@ -140,7 +140,7 @@ def test_a_failed_candidate_is_recorded_with_its_reason_skipped_and_retried(kind
         assert retry.calls[0] == broken
         assert set(retry.calls) == {broken, frozenset({0, 3}), frozenset({1, 3})}  # {2, 3} known
         assert retried.order == expected.order
-        assert store.get_failure(scorer.fingerprint, 0, broken) is None
+        assert store.get("failure", Key(scorer.fingerprint, 0, broken)) is None
 
 
 def test_a_depth_where_every_candidate_fails_ends_the_search_there(tmp_path):
@@ -159,8 +159,8 @@ def test_an_interrupted_fine_tune_is_not_a_failure_and_frees_its_claim(tmp_path)
         with pytest.raises(KeyboardInterrupt):
             Engine(scorer, store).run(make("greedy"), 1)
         for removed in map(frozenset, ({0}, {1}, {2}, {3})):
-            assert store.get_failure(scorer.fingerprint, 0, removed) is None
-            assert store.claim_owner(scorer.fingerprint, 0, removed) is None
+            assert store.get("failure", Key(scorer.fingerprint, 0, removed)) is None
+            assert store.claim_owner(Key(scorer.fingerprint, 0, removed)) is None
         resumed = Scripted()
         Engine(resumed, store).run(make("greedy"), 1)
         assert resumed.calls == [frozenset({2}), frozenset({3})]
@@ -197,10 +197,10 @@ def test_a_failure_of_the_environment_is_never_cached_and_stops_the_run(kind, tm
             Engine(scorer, store).run(make("greedy"), 2)
         assert "layers 3 removed" in str(stopped.value)
         assert len(str(stopped.value).splitlines()) == 1
-        assert store.get_failure(scorer.fingerprint, 0, broken) is None
-        assert store.claim_owner(scorer.fingerprint, 0, broken) is None
+        assert store.get("failure", Key(scorer.fingerprint, 0, broken)) is None
+        assert store.claim_owner(Key(scorer.fingerprint, 0, broken)) is None
         finished = [c for c in scorer.calls if c != broken]
-        assert all(store.get_score(scorer.fingerprint, 0, c) for c in finished)  # kept
+        assert all(store.get("score", Key(scorer.fingerprint, 0, c)) for c in finished)  # kept
 
         resumed = Scripted()  # the environment is healthy again: the same answer as ever
         _, result = Engine(resumed, store).run(make("greedy"), 2)
@@ -516,13 +516,14 @@ def pause():
 if kind == "score":
     from glpsearch.store.cache import Store
 
-    put_score = Store.put_score
+    put = Store.put
 
-    def written(self, *args, **kwargs):
-        put_score(self, *args, **kwargs)
-        pause()
+    def written(self, kind, *args, **kwargs):
+        put(self, kind, *args, **kwargs)
+        if kind == "score":
+            pause()
 
-    Store.put_score = written
+    Store.put = written
 elif kind == "decision":
     from glpsearch.strategies import search as strategy_search
 

@@ -17,7 +17,7 @@ from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.engine import Engine
 from glpsearch.evaluator import Evaluator
-from glpsearch.store import Store
+from glpsearch.store import Key, Store
 from glpsearch.strategies import StrategyOptions, make
 
 # 102 training examples in batches of 8: 13 steps an epoch, 26 in all. A quarter stops mid-epoch
@@ -126,9 +126,9 @@ def test_a_killed_halving_search_continues_its_partial_fine_tunes(evaluator, tmp
 
     with Store(cache) as store:  # the finalist's full score is an ordinary, greedy one
         chosen, candidates = result.steps[0].chosen, result.steps[0].candidates
-        assert store.get_score(evaluator.fingerprint, 0, chosen) is not None
-        assert store.checkpoints(evaluator.fingerprint, 0, chosen) == {}  # no longer needed
-        kept = [list(store.checkpoints(evaluator.fingerprint, 0, c)) for c, _ in candidates]
+        assert store.get("score", Key(evaluator.fingerprint, 0, chosen)) is not None
+        assert store.checkpoints(Key(evaluator.fingerprint, 0, chosen)) == {}  # no longer needed
+        kept = [list(store.checkpoints(Key(evaluator.fingerprint, 0, c))) for c, _ in candidates]
     assert sorted(kept) == [[], [0.25], [0.25], [0.5]]  # the longest of each loser, only
 
 
@@ -162,7 +162,7 @@ def test_partial_jobs_are_keyed_apart_and_continue_the_longest_shorter_checkpoin
     engine = Engine(scorer, store)
     assert engine.evaluate([frozenset({1})], budget=0.25) == [pytest.approx(0.435)]
     engine.evaluate([frozenset({1})], budget=0.5)
-    assert list(store.checkpoints(scorer.fingerprint, 0, {1})) == [0.5]  # the 1/4 one is spent
+    assert list(store.checkpoints(Key(scorer.fingerprint, 0, {1}))) == [0.5]  # the 1/4 one is spent
     assert engine.outcomes[frozenset({1})].budget == 0.5  # the furthest this run got
     assert engine.evaluate([frozenset({1})]) == [pytest.approx(0.51)]
     assert scorer.calls == [
@@ -170,8 +170,8 @@ def test_partial_jobs_are_keyed_apart_and_continue_the_longest_shorter_checkpoin
         (frozenset({1}), 0.5, "0.25.ckpt"),
         (frozenset({1}), 1.0, "0.5.ckpt"),
     ]
-    assert store.checkpoints(scorer.fingerprint, 0, {1}) == {}  # the full result needs none
-    assert store.get_score(scorer.fingerprint, 0, {1}, budget=0.25)["value"] == 0.435
+    assert store.checkpoints(Key(scorer.fingerprint, 0, {1})) == {}  # the full result needs none
+    assert store.get("score", Key(scorer.fingerprint, 0, {1}, 0.25))["value"] == 0.435
     assert engine.counts == {"computed": 3, "cached": 0, "failed": 0}
 
 
@@ -190,7 +190,7 @@ def test_checkpoints_beyond_the_space_given_are_trimmed_as_they_are_written(stor
     engine.evaluate([frozenset({layer}) for layer in range(4)], budget=0.25)
     engine.evaluate([frozenset({1, 2}), frozenset({1, 3})], budget=0.25)
     sets = [{0}, {1}, {2}, {3}, {1, 2}, {1, 3}]
-    kept = [layers for layers in sets if store.checkpoints(scorer.fingerprint, 0, layers)]
+    kept = [layers for layers in sets if store.checkpoints(Key(scorer.fingerprint, 0, layers))]
     assert kept == [{1, 2}, {1, 3}]  # the step under way keeps its checkpoints
     assert engine.evaluate([frozenset({1, 2})], budget=0.5)  # and goes on from them
     assert scorer.calls[-1] == (frozenset({1, 2}), 0.5, "0.25.ckpt")

@@ -94,6 +94,21 @@ def test_seq_length_overrides_the_tasks(timed_out, tmp_path):
     assert (record["seq_length"], record["seq_length_from"]) == (5, "--seq-length")
 
 
+def test_speed_hashes_no_model_files(timed_out, tmp_path, monkeypatch):
+    """Timing needs the models, not the cache fingerprint (a hash of every weight file)."""
+
+    def no_hashing(folder):
+        raise AssertionError(f"{folder} hashed")
+
+    monkeypatch.setattr("glpsearch.models.digest", no_hashing)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "search.json").write_bytes((timed_out / "search.json").read_bytes())
+    args = ["speed", "--from", str(out), "--devices", "cpu", "--batch-sizes", "2",
+            "--repeats", "1", "--seq-length", "5", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+
+
 @pytest.mark.parametrize(
     ("device", "threads", "iqr", "warning"),
     [

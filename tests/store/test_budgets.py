@@ -6,52 +6,52 @@ import os
 
 import pytest
 
-from glpsearch.store import Store
+from glpsearch.store import Key, Store
 
 
 def test_a_partial_score_is_keyed_apart_from_the_full_one(store: Store) -> None:
-    store.put_score("fp", 0, {1, 2}, {"value": 0.5}, budget=0.25)
-    assert store.get_score("fp", 0, {1, 2}) is None
-    assert store.get_score("fp", 0, {1, 2}, budget=0.5) is None
-    assert store.get_score("fp", 0, {2, 1}, budget=0.25)["value"] == 0.5
-    store.put_score("fp", 0, {1, 2}, {"value": 0.7}, budget=1.0)  # the plain, shared key
-    assert store.get_score("fp", 0, {1, 2})["value"] == 0.7
+    store.put("score", Key("fp", 0, {1, 2}, 0.25), {"value": 0.5})
+    assert store.get("score", Key("fp", 0, {1, 2})) is None
+    assert store.get("score", Key("fp", 0, {1, 2}, 0.5)) is None
+    assert store.get("score", Key("fp", 0, {2, 1}, 0.25))["value"] == 0.5
+    store.put("score", Key("fp", 0, {1, 2}, 1.0), {"value": 0.7})  # the plain, shared key
+    assert store.get("score", Key("fp", 0, {1, 2}))["value"] == 0.7
     assert sorted(store._keys()) == [
         "meta/format", "score/fp/0/1,2", "score/fp/0/1,2@0.25",
     ]  # fmt: skip
 
 
 def test_claims_and_failures_are_per_budget(store: Store) -> None:
-    assert store.claim("fp", 0, {3}, "me", 60, budget=0.5)
-    assert store.claim("fp", 0, {3}, "you", 60)  # the full job is another job
-    assert not store.claim("fp", 0, {3}, "you", 60, budget=0.5)
-    assert store.claim_owner("fp", 0, {3}, budget=0.5) == "me"
-    store.release("fp", 0, {3}, budget=0.5)
-    assert store.claim_owner("fp", 0, {3}, budget=0.5) is None
-    store.put_failure("fp", 0, {3}, {"reason": "diverged"}, budget=0.5)
-    assert store.get_failure("fp", 0, {3}) is None
+    assert store.claim(Key("fp", 0, {3}, 0.5), "me", 60)
+    assert store.claim(Key("fp", 0, {3}), "you", 60)  # the full job is another job
+    assert not store.claim(Key("fp", 0, {3}, 0.5), "you", 60)
+    assert store.claim_owner(Key("fp", 0, {3}, 0.5)) == "me"
+    store.release(Key("fp", 0, {3}, 0.5))
+    assert store.claim_owner(Key("fp", 0, {3}, 0.5)) is None
+    store.put("failure", Key("fp", 0, {3}, 0.5), {"reason": "diverged"})
+    assert store.get("failure", Key("fp", 0, {3})) is None
 
 
 @pytest.mark.parametrize("budget", [0.0, -0.5, 1.5])
 def test_a_budget_is_a_fraction(store: Store, budget: float) -> None:
     with pytest.raises(ValueError, match="fraction"):
-        store.get_score("fp", 0, {1}, budget=budget)
+        store.get("score", Key("fp", 0, {1}, budget))
     with pytest.raises(ValueError, match="fraction"):
-        store.checkpoint_path("fp", 0, {1}, budget)
+        store.checkpoint_path(Key("fp", 0, {1}, budget))
 
 
 def test_checkpoints_are_listed_by_budget_and_dropped(store: Store) -> None:
-    assert store.checkpoints("fp", 0, {1}) == {}
-    half, quarter = (store.checkpoint_path("fp", 0, {1}, b) for b in (0.5, 0.25))
+    assert store.checkpoints(Key("fp", 0, {1})) == {}
+    half, quarter = (store.checkpoint_path(Key("fp", 0, {1}, b)) for b in (0.5, 0.25))
     assert half.parent.is_dir() and half.parent.is_relative_to(store.directory / "checkpoints")
     for path in (half, quarter, half.parent / ".0.75.ckpt.tmp"):  # a write in progress
         path.write_bytes(b"weights")
-    assert store.checkpoints("fp", 0, {1}) == {0.25: quarter, 0.5: half}
-    assert store.checkpoint_path("fp", 1, {1}, 0.5) != half  # per seed, and per set:
-    assert store.checkpoint_path("fp", 0, set(), 0.5).parent.name == "none"
-    store.drop_checkpoints("fp", 0, {1}, below=0.5)
-    assert store.checkpoints("fp", 0, {1}) == {0.5: half}
-    store.drop_checkpoints("fp", 0, {1})
+    assert store.checkpoints(Key("fp", 0, {1})) == {0.25: quarter, 0.5: half}
+    assert store.checkpoint_path(Key("fp", 1, {1}, 0.5)) != half  # per seed, and per set:
+    assert store.checkpoint_path(Key("fp", 0, set(), 0.5)).parent.name == "none"
+    store.drop_checkpoints(Key("fp", 0, {1}), below=0.5)
+    assert store.checkpoints(Key("fp", 0, {1})) == {0.5: half}
+    store.drop_checkpoints(Key("fp", 0, {1}))
     assert not half.parent.exists()
 
 
@@ -60,7 +60,7 @@ def test_trimming_deletes_checkpoints_of_the_smallest_sets_oldest_first(store: S
     for age, (removed, budget) in enumerate(
         [({1, 2}, 0.25), ({3}, 0.5), ({1}, 0.25), (set(), 0.25), ({1, 3}, 0.5)]
     ):
-        path = store.checkpoint_path("fp", 0, removed, budget)
+        path = store.checkpoint_path(Key("fp", 0, removed, budget))
         path.write_bytes(b"x" * 100)
         os.utime(path, (1000 + age, 1000 + age))
         written[frozenset(removed)] = path
@@ -73,20 +73,20 @@ def test_trimming_deletes_checkpoints_of_the_smallest_sets_oldest_first(store: S
     assert left == {frozenset({1, 2}), frozenset({1, 3})}
     assert in_progress.exists()
     assert not written[frozenset({3})].parent.exists()  # an emptied set's folder goes too
-    assert store.trim_checkpoints(0) == 200 and store.checkpoints("fp", 0, {1, 2}) == {}
+    assert store.trim_checkpoints(0) == 200 and store.checkpoints(Key("fp", 0, {1, 2})) == {}
     assert store.checkpoint_bytes() == 0
 
 
 def test_checkpoints_do_not_stop_the_cache_from_reopening(store: Store) -> None:
-    store.checkpoint_path("fp", 0, {1}, 0.5).write_bytes(b"weights")
+    store.checkpoint_path(Key("fp", 0, {1}, 0.5)).write_bytes(b"weights")
     store.close()
     with Store(store.directory) as again:
-        assert list(again.checkpoints("fp", 0, {1})) == [0.5]
+        assert list(again.checkpoints(Key("fp", 0, {1}))) == [0.5]
 
 
 def test_status_counts_full_results_only(store: Store) -> None:
-    store.put_score("fp", 0, {1}, {"value": 0.5}, budget=0.25)
-    store.put_failure("fp", 0, {2}, {"reason": "nan"}, budget=0.5)
-    store.put_score("fp", 0, {1}, {"value": 0.7})
+    store.put("score", Key("fp", 0, {1}, 0.25), {"value": 0.5})
+    store.put("failure", Key("fp", 0, {2}, 0.5), {"reason": "nan"})
+    store.put("score", Key("fp", 0, {1}), {"value": 0.7})
     (summary,) = store.summaries()
     assert (summary.scores, summary.failures) == (1, 0)

@@ -11,6 +11,7 @@ import diskcache
 import pytest
 
 from glpsearch.store.cache import FORMAT, FingerprintSummary, Store, StoreError
+from glpsearch.store.keys import Key
 
 
 def _plain(record: dict | None) -> dict | None:
@@ -28,87 +29,87 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 # -- scores and failures -------------------------------------------------------------------
 def test_score_round_trip(store: Store) -> None:
     record = {"score": 0.8125, "epochs": 2, "note": "ok"}
-    assert store.get_score("fp", 0, {1, 2}) is None
-    store.put_score("fp", 0, {1, 2}, record)
-    assert _plain(store.get_score("fp", 0, {1, 2})) == record
+    assert store.get("score", Key("fp", 0, {1, 2})) is None
+    store.put("score", Key("fp", 0, {1, 2}), record)
+    assert _plain(store.get("score", Key("fp", 0, {1, 2}))) == record
 
 
 def test_empty_set_is_a_key_of_its_own(store: Store) -> None:
-    store.put_score("fp", 0, [], {"score": 0.9})
-    store.put_score("fp", 0, [0], {"score": 0.5})
-    assert _plain(store.get_score("fp", 0, set())) == {"score": 0.9}
-    assert _plain(store.get_score("fp", 0, {0})) == {"score": 0.5}
+    store.put("score", Key("fp", 0, []), {"score": 0.9})
+    store.put("score", Key("fp", 0, [0]), {"score": 0.5})
+    assert _plain(store.get("score", Key("fp", 0, set()))) == {"score": 0.9}
+    assert _plain(store.get("score", Key("fp", 0, {0}))) == {"score": 0.5}
 
 
 def test_later_put_replaces_earlier(store: Store) -> None:
-    store.put_score("fp", 0, {3}, {"score": 0.1})
-    store.put_score("fp", 0, {3}, {"score": 0.2})
-    assert _plain(store.get_score("fp", 0, {3})) == {"score": 0.2}
+    store.put("score", Key("fp", 0, {3}), {"score": 0.1})
+    store.put("score", Key("fp", 0, {3}), {"score": 0.2})
+    assert _plain(store.get("score", Key("fp", 0, {3}))) == {"score": 0.2}
 
 
 def test_persists_across_close_and_reopen(tmp_path: Path) -> None:
     folder = tmp_path / "cache"
     first = Store(folder)
-    first.put_score("fp", 1, {4, 0}, {"score": 0.7})
-    first.put_failure("fp", 1, {5}, {"error": "CUDA out of memory"})
+    first.put("score", Key("fp", 1, {4, 0}), {"score": 0.7})
+    first.put("failure", Key("fp", 1, {5}), {"error": "CUDA out of memory"})
     first.describe("fp", {"model": "m", "task": "t"})
     first.close()
 
     with Store(folder) as second:
-        assert _plain(second.get_score("fp", 1, {0, 4})) == {"score": 0.7}
-        assert _plain(second.get_failure("fp", 1, {5})) == {"error": "CUDA out of memory"}
+        assert _plain(second.get("score", Key("fp", 1, {0, 4}))) == {"score": 0.7}
+        assert _plain(second.get("failure", Key("fp", 1, {5}))) == {"error": "CUDA out of memory"}
         [summary] = second.summaries()
         assert (summary.scores, summary.failures) == (1, 1)
         assert _plain(summary.info) == {"model": "m", "task": "t"}
 
 
 def test_key_independent_of_set_order(store: Store) -> None:
-    store.put_score("fp", 0, [11, 0, 7], {"score": 0.6})
-    assert _plain(store.get_score("fp", 0, (0, 7, 11))) == {"score": 0.6}
-    assert _plain(store.get_score("fp", 0, frozenset({7, 11, 0}))) == {"score": 0.6}
-    assert _plain(store.get_score("fp", 0, [7, 0, 11, 7])) == {"score": 0.6}
+    store.put("score", Key("fp", 0, [11, 0, 7]), {"score": 0.6})
+    assert _plain(store.get("score", Key("fp", 0, (0, 7, 11)))) == {"score": 0.6}
+    assert _plain(store.get("score", Key("fp", 0, frozenset({7, 11, 0})))) == {"score": 0.6}
+    assert _plain(store.get("score", Key("fp", 0, [7, 0, 11, 7]))) == {"score": 0.6}
 
 
 def test_invalid_layer_set_is_rejected(store: Store) -> None:
     with pytest.raises(ValueError):
-        store.put_score("fp", 0, [-1], {"score": 0.0})
+        store.put("score", Key("fp", 0, [-1]), {"score": 0.0})
 
 
 def test_seed_and_fingerprint_are_separate_entries(store: Store) -> None:
-    store.put_score("fp-a", 0, {1}, {"score": 0.1})
-    store.put_score("fp-a", 1, {1}, {"score": 0.2})
-    store.put_score("fp-b", 0, {1}, {"score": 0.3})
-    assert _plain(store.get_score("fp-a", 0, {1})) == {"score": 0.1}
-    assert _plain(store.get_score("fp-a", 1, {1})) == {"score": 0.2}
-    assert _plain(store.get_score("fp-b", 0, {1})) == {"score": 0.3}
-    assert store.get_score("fp-b", 1, {1}) is None
+    store.put("score", Key("fp-a", 0, {1}), {"score": 0.1})
+    store.put("score", Key("fp-a", 1, {1}), {"score": 0.2})
+    store.put("score", Key("fp-b", 0, {1}), {"score": 0.3})
+    assert _plain(store.get("score", Key("fp-a", 0, {1}))) == {"score": 0.1}
+    assert _plain(store.get("score", Key("fp-a", 1, {1}))) == {"score": 0.2}
+    assert _plain(store.get("score", Key("fp-b", 0, {1}))) == {"score": 0.3}
+    assert store.get("score", Key("fp-b", 1, {1})) is None
 
 
 def test_failures_are_stored_apart_from_scores(store: Store) -> None:
-    store.put_failure("fp", 0, {2}, {"error": "diverged"})
-    assert store.get_score("fp", 0, {2}) is None
-    assert _plain(store.get_failure("fp", 0, {2})) == {"error": "diverged"}
-    assert store.get_failure("fp", 0, {3}) is None
-    assert store.get_failure("fp", 1, {2}) is None
+    store.put("failure", Key("fp", 0, {2}), {"error": "diverged"})
+    assert store.get("score", Key("fp", 0, {2})) is None
+    assert _plain(store.get("failure", Key("fp", 0, {2}))) == {"error": "diverged"}
+    assert store.get("failure", Key("fp", 0, {3})) is None
+    assert store.get("failure", Key("fp", 1, {2})) is None
 
 
 def test_put_score_clears_failure(store: Store) -> None:
-    store.put_failure("fp", 0, {2, 1}, {"error": "diverged"})
-    store.put_failure("fp", 0, {3}, {"error": "other"})
-    store.put_score("fp", 0, {1, 2}, {"score": 0.5})
-    assert store.get_failure("fp", 0, {1, 2}) is None
-    assert _plain(store.get_score("fp", 0, {1, 2})) == {"score": 0.5}
-    assert _plain(store.get_failure("fp", 0, {3})) == {"error": "other"}  # others untouched
+    store.put("failure", Key("fp", 0, {2, 1}), {"error": "diverged"})
+    store.put("failure", Key("fp", 0, {3}), {"error": "other"})
+    store.put("score", Key("fp", 0, {1, 2}), {"score": 0.5})
+    assert store.get("failure", Key("fp", 0, {1, 2})) is None
+    assert _plain(store.get("score", Key("fp", 0, {1, 2}))) == {"score": 0.5}
+    assert _plain(store.get("failure", Key("fp", 0, {3}))) == {"error": "other"}  # others untouched
 
 
 # -- summaries -----------------------------------------------------------------------------
 def test_summaries_count_per_fingerprint(store: Store) -> None:
     for layers in ({0}, {1}, {0, 1}):
-        store.put_score("fp-a", 0, layers, {"score": 0.5})
-    store.put_score("fp-a", 1, {0}, {"score": 0.5})  # another seed counts too
-    store.put_failure("fp-a", 0, {2}, {"error": "x"})
-    store.put_failure("fp-b", 0, {3}, {"error": "y"})
-    store.put_failure("fp-b", 0, {4}, {"error": "y"})
+        store.put("score", Key("fp-a", 0, layers), {"score": 0.5})
+    store.put("score", Key("fp-a", 1, {0}), {"score": 0.5})  # another seed counts too
+    store.put("failure", Key("fp-a", 0, {2}), {"error": "x"})
+    store.put("failure", Key("fp-b", 0, {3}), {"error": "y"})
+    store.put("failure", Key("fp-b", 0, {4}), {"error": "y"})
     store.describe("fp-a", {"model": "bert", "n_train": 17})
     store.describe("fp-c", {"model": "roberta"})  # described, nothing computed yet
 
@@ -125,8 +126,8 @@ def test_summaries_count_per_fingerprint(store: Store) -> None:
 
 
 def test_summaries_drop_cleared_failures(store: Store) -> None:
-    store.put_failure("fp", 0, {2}, {"error": "x"})
-    store.put_score("fp", 0, {2}, {"score": 0.4})
+    store.put("failure", Key("fp", 0, {2}), {"error": "x"})
+    store.put("score", Key("fp", 0, {2}), {"score": 0.4})
     [summary] = store.summaries()
     assert (summary.scores, summary.failures) == (1, 0)
 
@@ -168,7 +169,7 @@ def test_refuses_path_below_a_file(tmp_path: Path) -> None:
 
 def test_creates_missing_parent_folders(tmp_path: Path) -> None:
     with Store(tmp_path / "a" / "b" / "cache") as store:
-        store.put_score("fp", 0, {1}, {"score": 1.0})
+        store.put("score", Key("fp", 0, {1}), {"score": 1.0})
     assert (tmp_path / "a" / "b" / "cache" / "cache.db").is_file()
 
 
@@ -213,9 +214,9 @@ def test_adopts_an_empty_diskcache(tmp_path: Path) -> None:
     folder = tmp_path / "empty"
     diskcache.Cache(str(folder)).close()
     with Store(folder) as store:
-        store.put_score("fp", 0, {1}, {"score": 0.5})
+        store.put("score", Key("fp", 0, {1}), {"score": 0.5})
     with Store(folder) as store:
-        assert _plain(store.get_score("fp", 0, {1})) == {"score": 0.5}
+        assert _plain(store.get("score", Key("fp", 0, {1}))) == {"score": 0.5}
 
 
 def test_corrupt_database_gives_store_error(tmp_path: Path) -> None:
@@ -264,7 +265,7 @@ def test_two_processes_write_concurrently(tmp_path: Path, monkeypatch: pytest.Mo
     with Store(folder) as store:
         for worker in (1, 2):
             for i in range(50):
-                record = _plain(store.get_score("fp", 0, {worker * 1000 + i}))
+                record = _plain(store.get("score", Key("fp", 0, {worker * 1000 + i})))
                 assert record == {"score": worker + i / 1000, "worker": worker}
         [summary] = store.summaries()
         assert (summary.fingerprint, summary.scores, summary.failures) == ("fp", 100, 0)
@@ -293,17 +294,17 @@ def _damage(folder: Path, key: str, text: str) -> None:
 )
 def test_an_unreadable_row_is_skipped_with_one_warning_and_counted(tmp_path, capsys, text) -> None:
     with Store(tmp_path / "c") as store:
-        store.put_score("fp", 0, {1}, SCORE)
-        store.put_score("fp", 0, {2}, SCORE)
-        store.put_failure("fp", 0, {3}, {"reason": "CandidateFailed: nan"})
+        store.put("score", Key("fp", 0, {1}), SCORE)
+        store.put("score", Key("fp", 0, {2}), SCORE)
+        store.put("failure", Key("fp", 0, {3}), {"reason": "CandidateFailed: nan"})
     _damage(tmp_path / "c", "score/fp/0/1", text)
     _damage(tmp_path / "c", "failure/fp/0/3", text)
     capsys.readouterr()
     with Store(tmp_path / "c", _numeric_value) as store:
-        assert store.get_score("fp", 0, {1}) is None  # never used: computed again
-        assert store.get_failure("fp", 0, {3}) is None
-        assert _plain(store.get_score("fp", 0, {2})) == SCORE
-        assert store.get_score("fp", 0, {1}) is None
+        assert store.get("score", Key("fp", 0, {1})) is None  # never used: computed again
+        assert store.get("failure", Key("fp", 0, {3})) is None
+        assert _plain(store.get("score", Key("fp", 0, {2}))) == SCORE
+        assert store.get("score", Key("fp", 0, {1})) is None
         (warning,) = capsys.readouterr().err.strip().splitlines()
         assert warning.startswith("glpsearch: warning:") and "status --check" in warning
         (summary,) = store.summaries()
@@ -311,19 +312,19 @@ def test_an_unreadable_row_is_skipped_with_one_warning_and_counted(tmp_path, cap
         assert sorted(store.damaged()) == ["failure/fp/0/3", "score/fp/0/1"]
         store.drop(store.damaged())
         assert store.damaged() == []
-        assert _plain(store.get_score("fp", 0, {2})) == SCORE
-        store.put_score("fp", 0, {1}, SCORE)  # computed again, it is readable again
-        assert _plain(store.get_score("fp", 0, {1})) == SCORE
+        assert _plain(store.get("score", Key("fp", 0, {2}))) == SCORE
+        store.put("score", Key("fp", 0, {1}), SCORE)  # computed again, it is readable again
+        assert _plain(store.get("score", Key("fp", 0, {1}))) == SCORE
 
 
 def test_a_glpsearch_cache_that_lost_its_marker_row_is_still_glpsearchs(tmp_path) -> None:
     with Store(tmp_path / "c") as store:
-        store.put_score("fp", 0, {1}, SCORE)
+        store.put("score", Key("fp", 0, {1}), SCORE)
         store.describe("fp", {"model": "m"})
     with diskcache.Cache(str(tmp_path / "c")) as raw:
         raw.delete("meta/format")
     with Store(tmp_path / "c") as store:
-        assert _plain(store.get_score("fp", 0, {1})) == SCORE
+        assert _plain(store.get("score", Key("fp", 0, {1}))) == SCORE
     with diskcache.Cache(str(tmp_path / "c")) as raw:
         assert raw.get("meta/format") == FORMAT  # restored
 
@@ -333,16 +334,16 @@ def test_a_full_disk_is_a_store_error_naming_the_cache(tmp_path, monkeypatch, me
     import sqlite3
 
     with Store(tmp_path / "c") as store:
-        store.put_score("fp", 0, {1}, SCORE)
+        store.put("score", Key("fp", 0, {1}), SCORE)
 
         def full(*args, **kwargs):
             raise sqlite3.OperationalError("database or disk is full")
 
         monkeypatch.setattr(diskcache.Cache, method, full)
         with pytest.raises(StoreError, match=f"cannot write to the cache at {tmp_path / 'c'}"):
-            store.put_score("fp", 0, {2}, SCORE)
-            store.release("fp", 0, {2})
-            store.refresh("fp", 0, {2}, 10.0)
-            store.claim("fp", 0, {2}, "me", 10.0)
+            store.put("score", Key("fp", 0, {2}), SCORE)
+            store.release(Key("fp", 0, {2}))
+            store.refresh(Key("fp", 0, {2}), 10.0)
+            store.claim(Key("fp", 0, {2}), "me", 10.0)
         monkeypatch.undo()
-        assert _plain(store.get_score("fp", 0, {1})) == SCORE  # what was written stays
+        assert _plain(store.get("score", Key("fp", 0, {1}))) == SCORE  # what was written stays

@@ -1,10 +1,10 @@
-"""The canonical text key of a removed-layer set."""
+"""The canonical text key of a removed-layer set, and the Key of one fine-tune."""
 
 from __future__ import annotations
 
 import pytest
 
-from glpsearch.store.keys import canonical, parse_canonical
+from glpsearch.store.keys import Key, canonical, parse_canonical
 
 
 def test_sorts_and_deduplicates() -> None:
@@ -45,3 +45,17 @@ def test_parse_round_trips(layers: set[int]) -> None:
 def test_parse_returns_frozenset() -> None:
     assert parse_canonical("0,7,11") == frozenset({0, 7, 11})
     assert isinstance(parse_canonical(""), frozenset)
+
+
+def test_key_text_is_the_format_existing_caches_hold() -> None:
+    """Caches written before Key existed must keep answering: same row names."""
+    assert Key("fp", 0, {11, 0, 7}).text("score") == "score/fp/0/0,7,11"
+    assert Key("fp", 3, set()).text("failure") == "failure/fp/3/"
+    assert Key("fp", 1, [2], 0.25).text("claim") == "claim/fp/1/2@0.25"
+    assert Key("fp", 1, [2], 1.0) == Key("fp", 1, (2,))  # the full fine-tune: one key
+
+
+@pytest.mark.parametrize("removed", [[-1], [True], ["1"]])
+def test_a_key_refuses_bad_layers(removed: list) -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        Key("fp", 0, removed)
