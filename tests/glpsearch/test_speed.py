@@ -83,13 +83,19 @@ def test_sequence_length_is_a_high_percentile_of_the_tokenized_training_examples
     assert rule.startswith(f"95th percentile of the {len(task.train)} tokenized training examples")
 
 
-def test_seq_length_overrides_the_tasks(timed_out, tmp_path):
+def speed_at_length_5(timed_out: Path, tmp_path: Path) -> Path:
+    """`speed` at --seq-length 5 on a copy of the search's folder; the copy."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "search.json").write_bytes((timed_out / "search.json").read_bytes())
     args = ["speed", "--from", str(out), "--devices", "cpu", "--batch-sizes", "2",
             "--repeats", "1", "--seq-length", "5", "--quiet"]  # fmt: skip
     assert main(args) == 0
+    return out
+
+
+def test_seq_length_overrides_the_tasks(timed_out, tmp_path):
+    out = speed_at_length_5(timed_out, tmp_path)
     record = json.loads((out / "speed.json").read_text())
     assert (record["seq_length"], record["seq_length_from"]) == (5, "--seq-length")
 
@@ -101,12 +107,7 @@ def test_speed_hashes_no_model_files(timed_out, tmp_path, monkeypatch):
         raise AssertionError(f"{folder} hashed")
 
     monkeypatch.setattr("glpsearch.models.digest", no_hashing)
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "search.json").write_bytes((timed_out / "search.json").read_bytes())
-    args = ["speed", "--from", str(out), "--devices", "cpu", "--batch-sizes", "2",
-            "--repeats", "1", "--seq-length", "5", "--quiet"]  # fmt: skip
-    assert main(args) == 0
+    speed_at_length_5(timed_out, tmp_path)
 
 
 @pytest.mark.parametrize(
