@@ -427,6 +427,7 @@ def search_with(
     from glpsearch.results import search_record
 
     with closing(setup), open_store(setup.cache) as store:
+        setup.memo.save()
         console.print(f"[bold]{args.strategy}[/]: {setup.summary()}")
         with Display(console) as display:
             engine = make_engine(args, setup, store, display)
@@ -451,6 +452,7 @@ def compare_with(
     from glpsearch.reference import judge
 
     with closing(setup), open_store(setup.cache) as store:
+        setup.memo.save()
         console.print(f"[bold]compare {', '.join(chosen)}[/]: {setup.summary()}")
         with Display(console) as display:
             comparison = Comparison(lambda: make_engine(args, setup, store, display))

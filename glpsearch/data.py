@@ -15,10 +15,11 @@ import importlib.util
 import json
 import random
 from dataclasses import dataclass, replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from glpsearch import files, glue, hub
+from glpsearch import files, glue, hub, memo
 from glpsearch.config import DataSpec
 from glpsearch.errors import UserError
 from glpsearch.glue import GLUE, GLUE_HUB
@@ -365,8 +366,6 @@ def _build(
     limit: int | None,
 ) -> TaskData:
     """Check columns and labels, apply --train-limit, split 85/15."""
-    from sklearn.model_selection import train_test_split
-
     if not train_rows:
         raise UserError(f"the training data of {name} has no rows")
     _check_columns(list(train_rows[0]), text_columns, label_column, name)
@@ -393,23 +392,33 @@ def _build(
     if len(indices) < 20:
         raise UserError(f"{name} has {len(indices)} training examples; at least 20 are needed")
     stratify = [train.labels[i] for i in indices] if label_names is not None else None
-    try:
-        fit, held = train_test_split(
-            indices, test_size=spec.heldout_fraction, random_state=SPLIT_SEED, stratify=stratify
-        )
-    except ValueError:  # a class too rare to stratify: split plainly
-        fit, held = train_test_split(
-            indices, test_size=spec.heldout_fraction, random_state=SPLIT_SEED
-        )
+    key = [indices, stratify, spec.heldout_fraction, SPLIT_SEED, version("scikit-learn")]
+    fit, held = memo.recall("split", key, lambda: _split(indices, stratify, spec.heldout_fraction))
     return TaskData(
         name,
-        _subset(train, sorted(fit)),
-        _subset(train, sorted(held)),
+        _subset(train, fit),
+        _subset(train, held),
         validation,
         label_names,
         metric,
         source,
     )
+
+
+def _split(
+    indices: list[int], stratify: list[int] | None, fraction: float
+) -> tuple[list[int], list[int]]:
+    """The training and held-out indices, each sorted: stratified by label when every class
+    is common enough, else plainly (scikit-learn, seeded)."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        fit, held = train_test_split(
+            indices, test_size=fraction, random_state=SPLIT_SEED, stratify=stratify
+        )
+    except ValueError:  # a class too rare to stratify: split plainly
+        fit, held = train_test_split(indices, test_size=fraction, random_state=SPLIT_SEED)
+    return sorted(fit), sorted(held)
 
 
 def _examples(

@@ -40,8 +40,8 @@ from transformers import (
 )
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from glpsearch import __version__, memo, metrics, models, reference, surgery
 from glpsearch import distill as distillation
-from glpsearch import metrics, models, reference, surgery
 from glpsearch.config import DistillSettings, TrainSettings
 from glpsearch.data import Examples, TaskData
 from glpsearch.errors import UserError
@@ -87,7 +87,8 @@ class Evaluator:
         self.precision = (
             "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
         )
-        self._config, self._inputs = _check_model(self.model_dir, task)
+        self._config = _load_config(self.model_dir, task)
+        self._inputs = _architecture(self.model_dir, self._config)
         self.n_layers = self._config.num_hidden_layers
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
@@ -387,11 +388,9 @@ class Evaluator:
         return batch
 
 
-def _check_model(folder: Path, task: TaskData) -> tuple[Any, set[str]]:
-    """The config (naming the task's labels, so every model built from it says them) and the
-    inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the tokenizer
-    makes), from a weightless copy of the model: what can be refused is refused now, not at the
-    first candidate, without reading the weights."""
+def _load_config(folder: Path, task: TaskData) -> Any:
+    """The config, naming the task's labels so every model built from it says them; a folder
+    without a weights file is refused now, not at the first candidate."""
     names = task.label_names
     labels = {}
     if names is not None:
@@ -406,12 +405,28 @@ def _check_model(folder: Path, task: TaskData) -> tuple[Any, set[str]]:
         )
         if not any(path.name.endswith(_WEIGHTS) for path in folder.iterdir()):
             raise FileNotFoundError(f"no weights file ({', '.join(_WEIGHTS)})")
-        with torch.device("meta"):
-            skeleton = AutoModelForSequenceClassification.from_config(copy.deepcopy(config))
     except Exception as exc:
         raise _unloadable(folder, exc) from None
-    surgery.layer_list(skeleton)
-    return config, set(inspect.signature(skeleton.forward).parameters)
+    return config
+
+
+def _architecture(folder: Path, config: Any) -> set[str]:
+    """The inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the
+    tokenizer makes), from a weightless copy (on the meta device) that proves the model class
+    loads and its layer list is found: what can be refused is refused now, not at the first
+    candidate. Remembered (glpsearch/memo.py): building the copy imports the model's code."""
+
+    def check() -> list[str]:
+        try:
+            with torch.device("meta"):
+                skeleton = AutoModelForSequenceClassification.from_config(copy.deepcopy(config))
+        except Exception as exc:
+            raise _unloadable(folder, exc) from None
+        surgery.layer_list(skeleton)
+        return sorted(inspect.signature(skeleton.forward).parameters)
+
+    key = [config.to_json_string(), transformers.__version__, __version__, EVALUATOR_VERSION]
+    return set(memo.recall("architecture", key, check))
 
 
 _WEIGHTS = (".safetensors", ".bin")  # what transformers reads weights from, sharded or not

@@ -19,6 +19,7 @@ from glpsearch.cli.interrupt import heeding
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, DistillSettings, TrainSettings
 from glpsearch.data import EMBEDDED_TASK, TaskData
 from glpsearch.errors import UserError
+from glpsearch.memo import Memo
 from glpsearch.store import Store
 from glpsearch.strategies.halving import MIN_RUNG_STEPS, floor_budget
 
@@ -295,6 +296,7 @@ class Setup:
     ranking: tuple[int, ...] | None
     min_budget: float  # greedy-halving's shortest fine-tune (see `prepare`)
     runner: Runner | None  # close() it when the run ends
+    memo: Memo  # what loading learned: save() it once the store is open
 
     def close(self) -> None:
         if self.runner is not None:
@@ -357,7 +359,8 @@ def prepare(
     cache = args.cache or default_cache()
     if args.out is not None:
         check_writable_target(args.out)
-    with console.status("loading data and model"):
+    memo = Memo(cache)
+    with console.status("loading data and model"), memo.active():
         from glpsearch.data import load_task
         from glpsearch.parallel import Recipe
 
@@ -388,7 +391,7 @@ def prepare(
             )
     runner = make_runner(args, recipe, device)
     return Setup(
-        task, data, evaluator, settings, cache, remove, influence, ranking, min_budget, runner
+        task, data, evaluator, settings, cache, remove, influence, ranking, min_budget, runner, memo
     )
 
 

@@ -124,9 +124,7 @@ def test_more_seeds_reuse_the_first_and_record_each_seed(finished, tmp_path):
 def test_a_larger_remove_computes_only_the_new_candidates(finished, tmp_path):
     cache, out, args = finished
     extended = tmp_path / "cache"
-    extended.mkdir()
-    for item in cache.iterdir():  # extend a copy, so other tests keep the 2-layer cache
-        (extended / item.name).write_bytes(item.read_bytes())
+    shutil.copytree(cache, extended)  # extend a copy, so other tests keep the 2-layer cache
     assert main(args(extended, tmp_path / "out", 3)) == 0
     record, order = read(tmp_path / "out")
     assert record["evaluations"] == {"computed": 2, "cached": 8, "failed": 0}
@@ -338,3 +336,18 @@ def test_a_save_to_disk_dataset_shows_its_class_names_in_table_record_and_export
     config = json.loads((exported / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     assert "labels: negative, positive" in (exported / "README.md").read_text()
+
+
+def test_a_replay_imports_neither_the_model_code_nor_scikit_learn(finished, tmp_path):
+    """A re-run the cache answers trains nothing: the architecture check and the 85/15 split
+    are remembered (glpsearch/memo.py), so it imports neither (over two seconds of its five)."""
+    cache, _, args = finished
+    heavy = ("sklearn", "scipy.stats", "transformers.models.bert.modeling_bert")
+    code = (
+        "import json, sys; from glpsearch.cli import main; code = main(json.loads(sys.argv[1])); "
+        f"print(json.dumps([code, sorted(m for m in sys.modules if m.startswith({heavy!r}))]))"
+    )
+    command = [sys.executable, "-c", code, json.dumps(args(cache, tmp_path / "out", 2))]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == [0, []]
+    assert read(tmp_path / "out")[0]["evaluations"] == {"computed": 0, "cached": 8, "failed": 0}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -67,3 +70,24 @@ def test_constant_input_gives_zero_not_nan(metric: str, y_true: list, y_pred: li
 @pytest.mark.parametrize("metric", list(METRICS))
 def test_returns_plain_float(metric: str) -> None:
     assert type(compute(metric, [0, 1, 1, 0], [0, 1, 0, 0])) is float
+
+
+def test_accuracy_is_what_scikit_learn_computes() -> None:
+    from sklearn.metrics import accuracy_score
+
+    rng = random.Random(0)
+    for n, classes in [(7, 2), (300, 2), (1001, 3)]:
+        y_true = [rng.randrange(classes) for _ in range(n)]
+        y_pred = [rng.randrange(classes) for _ in range(n)]
+        assert compute("accuracy", y_true, y_pred) == float(accuracy_score(y_true, y_pred))
+
+
+def test_accuracy_imports_neither_scikit_learn_nor_scipy() -> None:
+    """A re-run the cache answers scores only the constant predictor's accuracy: importing
+    scikit-learn and SciPy for it would cost more than the rest of such a run's work."""
+    code = (
+        "import sys; from glpsearch.metrics import compute; compute('accuracy', [0, 1], [0, 0]); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,83 @@
+"""Small facts a re-run would pay seconds of imports to learn again, kept in the cache folder.
+
+A run the cache answers entirely trains nothing, yet checking the model's architecture imports
+its modelling code (a weightless copy finds the layer list and the forward's inputs) and the
+85/15 split imports scikit-learn: over two seconds of a five-second re-run. Both are pure
+functions of what they are keyed by (the config and the library versions; the labels, the
+fraction and the seed), so their answers are kept as JSON files under `<cache>/memo/`.
+
+Only a run that succeeded writes what it learned (`save`): a run refused on bad input leaves
+the cache folder as it was. A folder that is not yet a glpsearch cache is neither read nor
+written, and a file that cannot be read is learned again, never trusted. Code that asks
+(`recall`) outside `Memo.active` (worker processes, the library's own tests) just computes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_active: contextvars.ContextVar[Memo | None] = contextvars.ContextVar("memo", default=None)
+
+
+@dataclass
+class Memo:
+    cache: Path  # the run's cache folder
+    learned: dict[Path, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path | None:
+        """Where facts live: only inside a folder the store already made a cache."""
+        cache = self.cache.expanduser()
+        return cache / "memo" if (cache / "cache.db").is_file() else None
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[Memo]:
+        """`recall` consults this memo inside the block."""
+        token = _active.set(self)
+        try:
+            yield self
+        finally:
+            _active.reset(token)
+
+    def save(self) -> None:
+        """Write what this run learned (call when it succeeded); a failed write costs only the
+        seconds the next run spends learning it again."""
+        folder = self.folder
+        if folder is None:
+            return
+        from glpsearch.errors import UserError
+        from glpsearch.results import atomic_write
+
+        for path, value in self.learned.items():
+            with contextlib.suppress(OSError, UserError):
+                folder.mkdir(exist_ok=True)
+                atomic_write(folder / path, json.dumps(value))
+        self.learned.clear()
+
+
+def recall(kind: str, key: Any, learn: Callable[[], T]) -> T:
+    """`learn()`, or what it returned before for the same JSON-able `key` (its value must be
+    JSON-able too, and read back as JSON: lists, not tuples or sets)."""
+    memo = _active.get()
+    if memo is None:
+        return learn()
+    digest = hashlib.sha256(json.dumps([kind, key], sort_keys=True).encode()).hexdigest()
+    name = Path(f"{kind}-{digest[:24]}.json")
+    folder = memo.folder
+    if folder is not None:
+        try:
+            return json.loads((folder / name).read_text())
+        except (OSError, ValueError):
+            pass
+    value = learn()
+    memo.learned[name] = value
+    return value
