@@ -17,11 +17,12 @@ Propose = Callable[[int, Step | None], Sequence[Layers]]
 
 @dataclass
 class Strategy(ABC):
-    """A search built from the options it `reads` (StrategyOptions fields; the commands compute
-    a costly one, the ranking, only for a strategy that reads it). Building one refuses an
-    option it cannot run with, and `check` a model it cannot search (`errors.OptionError`, one
-    line for the user): the commands call both before anything is scored, and `run` checks
-    again, so a strategy is never run just to find out."""
+    """A search: at each depth, its `proposal`'s sets, scored and one kept by its `judge`.
+
+    It reads the StrategyOptions fields named in `reads` (the commands compute a costly one, the
+    ranking, only for a strategy that reads it). Building it refuses an option it cannot run
+    with, and `check` a model it cannot search (`errors.OptionError`, one line for the user):
+    the commands do both before anything is scored, and `run` checks again."""
 
     options: StrategyOptions = field(default_factory=StrategyOptions)
     name: ClassVar[str]
