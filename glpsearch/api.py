@@ -503,37 +503,20 @@ def _source(args: argparse.Namespace, setup: Setup) -> _Source:
 def _strategies(
     args: argparse.Namespace, names: Sequence[str], setup: Setup
 ) -> dict[str, strategies.Strategy]:
+    """The named strategies, built and checked against the model: a bad option is one line
+    before the unpruned model is scored or the cache touched."""
     options = strategies.StrategyOptions(
         seed=args.seed,
         beam_width=args.beam_width,
-        budget=args.budget,
+        max_evaluations=args.max_evaluations,
         ranking=setup.ranking,
         min_budget=setup.min_budget,
         eta=args.eta,
     )
-    built = {name: strategies.make(name, options) for name in names}
-    for strategy in built.values():
-        _check(strategy, setup.evaluator.n_layers, setup.remove)
-    return built
-
-
-class _Accepted(Exception):
-    """Raised by `_check`'s evaluate: the strategy got as far as asking for scores."""
-
-
-def _check(strategy: strategies.Strategy, n_layers: int, remove: int) -> None:
-    """Run a strategy up to its first evaluation request, where it has checked its options
-    (strategies.BudgetExceeded and the like), so a bad option is one line and exit 2 before
-    the unpruned model is scored or the cache touched. Errors after that point are bugs."""
-
-    def accepted(
-        candidates: Sequence[strategies.Layers], budget: float = 1.0
-    ) -> list[float | None]:
-        raise _Accepted
-
     try:
-        strategy.run(n_layers, remove, accepted)
-    except _Accepted:
-        return
-    except ValueError as exc:  # strategies.BudgetExceeded is one
+        built = {name: strategies.make(name, options) for name in names}
+        for strategy in built.values():
+            strategy.check(setup.evaluator.n_layers, setup.remove)
+    except strategies.OptionError as exc:
         raise GLPSearchError(str(exc)) from None
+    return built

@@ -75,23 +75,19 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class StrategyOptions:
-    """Options a user may give any strategy; each strategy reads those it needs."""
+    """Options a user may give any strategy; each strategy declares those it reads (`reads`)."""
 
     seed: int = 0
     beam_width: int = 2
-    budget: int | None = None
+    # A count of evaluations: random's sets per depth, exhaustive's most in all (not `Evaluate`'s
+    # `budget`, a fraction of one fine-tune).
+    max_evaluations: int | None = None
     # Layers from least to most influential, measured on the evaluator side for block-influence.
     ranking: tuple[int, ...] | None = None
     # greedy-halving: the smallest fraction of a fine-tune a candidate gets, and how many
     # candidates compete for each one that goes on to `eta` times the budget.
     min_budget: float = 0.25
     eta: int = 2
-
-
-class Strategy(Protocol):
-    name: str
-
-    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult: ...
 
 
 def best(scored: Sequence[tuple[Layers, float | None]]) -> tuple[Layers, float] | None:

@@ -8,25 +8,28 @@ greedy's cache. The best set of a depth need not extend the previous depth's bes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, top
-from glpsearch.strategies.search import grow, search
+from glpsearch.strategies.base import Layers, Step, top
+from glpsearch.strategies.errors import OptionError
+from glpsearch.strategies.search import Propose, Strategy, grow
 
 
 @dataclass
-class Beam:
-    options: StrategyOptions = field(default_factory=StrategyOptions)
-    name: str = "beam"
+class Beam(Strategy):
+    name = "beam"
+    reads = frozenset({"beam_width"})
 
-    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
+    def __post_init__(self) -> None:
+        if self.options.beam_width < 1:
+            raise OptionError(f"beam width must be at least 1, got {self.options.beam_width}")
+
+    def proposal(self, n_layers: int) -> Propose:
         width = self.options.beam_width
-        if width < 1:
-            raise ValueError(f"beam width must be at least 1, got {width}")
 
         def propose(depth: int, previous: Step | None) -> list[Layers]:
             if previous is None:
                 return grow([frozenset()], n_layers)
             return grow([layers for layers, _ in top(previous.candidates, width)], n_layers)
 
-        return search(self.name, remove, propose, evaluate)
+        return propose

@@ -9,20 +9,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.fixed import FixedOrder
 
 
 @dataclass
 class BlockInfluence(FixedOrder):
-    name: str = "block-influence"
+    name = "block-influence"
+    reads = frozenset({"ranking"})
+
+    def __post_init__(self) -> None:
+        if self.options.ranking is not None:
+            self._refuse_unless_ranks(len(self.options.ranking))
+
+    def check(self, n_layers: int, remove: int) -> None:
+        if self.options.ranking is None:  # the commands measure it: this strategy reads it
+            raise OptionError("block-influence needs a layer ranking")
+        self._refuse_unless_ranks(n_layers)
+        super().check(n_layers, remove)
 
     def order(self, n_layers: int) -> list[int]:
-        ranking = self.options.ranking
-        if ranking is None:
-            raise ValueError("block-influence needs a layer ranking")
+        return list(self.options.ranking or ())
+
+    def _refuse_unless_ranks(self, n_layers: int) -> None:
+        ranking = list(self.options.ranking or ())
         if sorted(ranking) != list(range(n_layers)):
-            raise ValueError(
+            raise OptionError(
                 f"block-influence ranking must list each of the {n_layers} layers once, "
-                f"got {list(ranking)}"
+                f"got {ranking}"
             )
-        return list(ranking)

@@ -1,31 +1,32 @@
 """Exhaustive search (the GLP paper code's "optimal"): every set of each size 1..k.
 
 It is the optimum the other strategies approximate, at a cost of sum C(n, d) evaluations that
-grows fast with n, so it refuses to start when that total exceeds `budget` (a total here, unlike
-random's per-depth budget).
+grows fast with n, so it refuses to start when that total exceeds `max_evaluations` (a total
+here, unlike random's count per depth).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import comb
 
-from glpsearch.strategies.base import Evaluate, SearchResult, StrategyOptions
 from glpsearch.strategies.errors import BudgetExceeded
-from glpsearch.strategies.search import search, subsets
+from glpsearch.strategies.search import Propose, Strategy, subsets
 
 
 @dataclass
-class Exhaustive:
-    options: StrategyOptions = field(default_factory=StrategyOptions)
-    name: str = "exhaustive"
+class Exhaustive(Strategy):
+    name = "exhaustive"
+    reads = frozenset({"max_evaluations"})
 
-    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
+    def check(self, n_layers: int, remove: int) -> None:
         needed = sum(comb(n_layers, depth) for depth in range(1, remove + 1))
-        budget = self.options.budget
-        if budget is not None and needed > budget:
+        most = self.options.max_evaluations
+        if most is not None and needed > most:
             raise BudgetExceeded(
-                f"exhaustive search needs {needed} evaluations, more than --budget {budget}; "
+                f"exhaustive search needs {needed} evaluations, more than --budget {most}; "
                 "raise --budget or choose another strategy"
             )
-        return search(self.name, remove, lambda depth, _: subsets(n_layers, depth), evaluate)
+
+    def proposal(self, n_layers: int) -> Propose:
+        return lambda depth, _: subsets(n_layers, depth)

@@ -17,36 +17,35 @@ Every order keeps at least one layer, so d <= n-1.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from abc import abstractmethod
+from dataclasses import dataclass
 
-from glpsearch.strategies.base import Evaluate, SearchResult, StrategyOptions
-from glpsearch.strategies.search import search
+from glpsearch.strategies.errors import OptionError
+from glpsearch.strategies.search import Propose, Strategy
 
 
 @dataclass
-class FixedOrder(ABC):
+class FixedOrder(Strategy):
     """A strategy whose removal order is known before any evaluation."""
-
-    options: StrategyOptions = field(default_factory=StrategyOptions)
-    name: str = ""
 
     @abstractmethod
     def order(self, n_layers: int) -> list[int]:
         """Every layer, first to remove first."""
 
-    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
-        order = self.order(n_layers)
+    def check(self, n_layers: int, remove: int) -> None:
         if remove > n_layers - 1:
-            raise ValueError(
+            raise OptionError(
                 f"{self.name} keeps at least one layer: remove at most {n_layers - 1}, got {remove}"
             )
-        return search(self.name, remove, lambda depth, _: [frozenset(order[:depth])], evaluate)
+
+    def proposal(self, n_layers: int) -> Propose:
+        order = self.order(n_layers)
+        return lambda depth, _: [frozenset(order[:depth])]
 
 
 @dataclass
 class TopDrop(FixedOrder):
-    name: str = "top-drop"
+    name = "top-drop"
 
     def order(self, n_layers: int) -> list[int]:
         return list(range(n_layers - 1, -1, -1))
@@ -54,7 +53,7 @@ class TopDrop(FixedOrder):
 
 @dataclass
 class BottomDrop(FixedOrder):
-    name: str = "bottom-drop"
+    name = "bottom-drop"
 
     def order(self, n_layers: int) -> list[int]:
         return list(range(n_layers))
@@ -67,7 +66,7 @@ def alternating(first: int, then: int) -> list[int]:
 
 @dataclass
 class Alternate(FixedOrder):
-    name: str = "alternate"
+    name = "alternate"
 
     def order(self, n_layers: int) -> list[int]:
         return alternating(n_layers - 2, n_layers - 1)
@@ -75,7 +74,7 @@ class Alternate(FixedOrder):
 
 @dataclass
 class AlternateEven(FixedOrder):
-    name: str = "alternate-even"
+    name = "alternate-even"
 
     def order(self, n_layers: int) -> list[int]:
         return alternating(n_layers - 1, n_layers - 2)
@@ -83,7 +82,7 @@ class AlternateEven(FixedOrder):
 
 @dataclass
 class Symmetric(FixedOrder):
-    name: str = "symmetric"
+    name = "symmetric"
 
     def order(self, n_layers: int) -> list[int]:
         return sorted(range(n_layers), key=lambda layer: (abs(2 * layer - (n_layers - 1)), -layer))

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions
-from glpsearch.strategies.search import grow, search
+from glpsearch.strategies.base import Layers, Step
+from glpsearch.strategies.search import Propose, Strategy, grow
 
 
 @dataclass
-class Greedy:
-    options: StrategyOptions = field(default_factory=StrategyOptions)
-    name: str = "greedy"
+class Greedy(Strategy):
+    name = "greedy"
 
-    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
+    def proposal(self, n_layers: int) -> Propose:
+        """The previous step's choice plus each other layer (greedy-halving's proposal too)."""
+
         def propose(depth: int, previous: Step | None) -> list[Layers]:
             removed = previous.chosen if previous is not None else None
             return grow([removed or frozenset()], n_layers)
 
-        return search(self.name, remove, propose, evaluate)
+        return propose

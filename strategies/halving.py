@@ -20,34 +20,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from glpsearch.strategies.base import (
-    Evaluate,
-    Layers,
-    SearchResult,
-    Step,
-    StrategyOptions,
-    best,
-    top,
-)
-from glpsearch.strategies.search import grow, search
+from glpsearch.strategies.base import Evaluate, Layers, Step, best, top
+from glpsearch.strategies.errors import OptionError
+from glpsearch.strategies.greedy import Greedy
 
 
 @dataclass
-class Halving:
-    options: StrategyOptions = field(default_factory=StrategyOptions)
-    name: str = "greedy-halving"
+class Halving(Greedy):
+    """Greedy's proposal, judged by successive halving."""
 
-    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
-        ladder = rungs(self.options.min_budget, self.options.eta)
+    name = "greedy-halving"
+    reads = frozenset({"min_budget", "eta"})
+    ladder: list[float] = field(init=False, repr=False)
 
-        def propose(depth: int, previous: Step | None) -> list[Layers]:
-            removed = previous.chosen if previous is not None else None
-            return grow([removed or frozenset()], n_layers)
+    def __post_init__(self) -> None:
+        self.ladder = rungs(self.options.min_budget, self.options.eta)
 
-        def judge(depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
-            return halve(depth, candidates, evaluate, ladder, self.options.eta)
-
-        return search(self.name, remove, propose, evaluate, judge)
+    def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
+        return halve(depth, candidates, evaluate, self.ladder, self.options.eta)
 
 
 # The shortest fine-tune trusted to rank candidates. bench/halving.py (all-MiniLM-L6, 3 steps
@@ -72,9 +62,9 @@ def rungs(min_budget: float, eta: int) -> list[float]:
     """The budgets of successive halving, smallest first: 1, 1/eta, 1/eta^2, ... down to the
     smallest not under `min_budget`, so the last rung is always the full fine-tune."""
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-        raise ValueError(f"eta must be an integer of at least 2, got {eta!r}")
+        raise OptionError(f"eta must be an integer of at least 2, got {eta!r}")
     if not 0.0 < min_budget <= 1.0:
-        raise ValueError(f"the minimum budget must be a fraction in (0, 1], got {min_budget!r}")
+        raise OptionError(f"the minimum budget must be a fraction in (0, 1], got {min_budget!r}")
     ladder = [1.0]
     while ladder[-1] / eta >= min_budget:
         ladder.append(ladder[-1] / eta)

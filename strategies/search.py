@@ -1,43 +1,67 @@
-"""The depth loop every strategy shares: propose a depth's sets, score them in one call."""
+"""The depth loop every strategy shares, and `Strategy`, the base that runs it: a strategy is a
+proposal (which sets to score at each depth) and a judge (how to score them and keep one)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations
+from typing import ClassVar
 
-from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, best
+from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best
 
 # The sets to score at a depth, given the previous step (None at depth 1).
 Propose = Callable[[int, Step | None], Sequence[Layers]]
-# How a depth's candidates are scored and one chosen: the step that records it.
-Judge = Callable[[int, Sequence[Layers], Evaluate], Step]
 
 
-def judge_fully(depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
-    """Score every candidate with the full fine-tune in a single `evaluate` call, which the
-    engine parallelises, and keep the best."""
-    scored = tuple(zip(candidates, evaluate(candidates), strict=True))
-    winner = best(scored)
-    chosen, score = winner if winner is not None else (None, None)
-    return Step(depth, scored, chosen, score)
+@dataclass
+class Strategy(ABC):
+    """A search: at each depth, its `proposal`'s sets, scored and one kept by its `judge`.
 
+    It reads the StrategyOptions fields named in `reads` (the commands compute a costly one, the
+    ranking, only for a strategy that reads it). Building it refuses an option it cannot run
+    with, and `check` a model it cannot search (`errors.OptionError`, one line for the user):
+    the commands do both before anything is scored, and `run` checks again."""
 
-def search(
-    name: str, remove: int, propose: Propose, evaluate: Evaluate, judge: Judge = judge_fully
-) -> SearchResult:
-    """Propose and judge each depth's candidates in turn.
+    options: StrategyOptions = field(default_factory=StrategyOptions)
+    name: ClassVar[str]
+    reads: ClassVar[frozenset[str]] = frozenset()
 
-    A depth where every candidate failed ends the search: nested strategies have nothing sound to
-    build on, and the independent ones follow the same rule so a result never has gaps.
-    """
-    result = SearchResult(name)
-    previous: Step | None = None
-    for depth in range(1, remove + 1):
-        previous = judge(depth, list(propose(depth, previous)), evaluate)
-        result.steps.append(previous)
-        if previous.chosen is None:
-            break
-    return result
+    def check(self, n_layers: int, remove: int) -> None:
+        """Refuse to remove 1..`remove` of `n_layers` layers where this strategy cannot; most
+        can (the commands already keep `remove` under `n_layers`)."""
+        return None
+
+    @abstractmethod
+    def proposal(self, n_layers: int) -> Propose:
+        """What to score at each depth, for one run (a fresh one replays the same sets)."""
+
+    def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
+        """Score every candidate with the full fine-tune in a single `evaluate` call, which the
+        engine parallelises, and keep the best."""
+        scored = tuple(zip(candidates, evaluate(candidates), strict=True))
+        winner = best(scored)
+        chosen, score = winner if winner is not None else (None, None)
+        return Step(depth, scored, chosen, score)
+
+    def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
+        """Depths 1..remove, each proposed and judged in turn.
+
+        A depth where every candidate failed ends the search: nested strategies have nothing
+        sound to build on, and the independent ones follow the same rule so a result never has
+        gaps.
+        """
+        self.check(n_layers, remove)
+        propose = self.proposal(n_layers)
+        result = SearchResult(self.name)
+        previous: Step | None = None
+        for depth in range(1, remove + 1):
+            previous = self.judge(depth, list(propose(depth, previous)), evaluate)
+            result.steps.append(previous)
+            if previous.chosen is None:
+                break
+        return result
 
 
 def grow(kept: Iterable[Layers], n_layers: int) -> list[Layers]:

@@ -238,8 +238,10 @@ def _run_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         help="sets beam keeps per depth (default: %(default)s)",
     )
     how.add_argument(
-        "--budget",
+        "--max-evaluations",
+        "--budget",  # its old name, kept for the scripts that use it
         type=_number(int, 1),
+        metavar="N",
         help="random: sets per depth (default: the number of layers); exhaustive: refuse to "
         "start above N evaluations in all (default: no limit)",
     )

@@ -284,7 +284,7 @@ def prepare_teacher(console: Console, evaluator: Evaluator) -> dict:
 @dataclass(frozen=True)
 class Setup:
     """The loaded task and evaluator, the checked depth, and the block-influence ranking if any
-    strategy needs it."""
+    strategy reads it."""
 
     task: TaskData
     data: DataSpec
@@ -329,7 +329,7 @@ class Setup:
             "seed": args.seed,
             "seeds": list(seeds_of(args)),
             "beam_width": args.beam_width,
-            "budget": args.budget,
+            "budget": args.max_evaluations,  # the record keeps its old key
             "min_budget": self.min_budget,
             "eta": args.eta,
             "settings": asdict(self.settings),
@@ -374,7 +374,7 @@ def prepare(
     if not 1 <= remove < n:
         raise UserError(f"--remove must be between 1 and {n - 1} for a model of {n} layers")
     influence = ranking = None
-    if "block-influence" in names:
+    if strategies.reading("ranking", names):
         with console.status("measuring block influence on the pretrained model"):
             from glpsearch import influence as measure
 
@@ -384,10 +384,12 @@ def prepare(
     if min_budget is None:
         default = strategies.StrategyOptions().min_budget
         min_budget = floor_budget(default, args.eta, evaluator.total_steps)
-        if "greedy-halving" in names and min_budget != default:
+        halving = strategies.reading("min_budget", names)
+        if halving and min_budget != default:
             console.print(
-                f"greedy-halving: shortest fine-tune {min_budget:g} of {evaluator.total_steps} "
-                f"steps, the first of at least {MIN_RUNG_STEPS} (--min-budget sets it)"
+                f"{', '.join(halving)}: shortest fine-tune {min_budget:g} of "
+                f"{evaluator.total_steps} steps, the first of at least {MIN_RUNG_STEPS} "
+                "(--min-budget sets it)"
             )
     runner = make_runner(args, recipe, device)
     return Setup(

@@ -4,17 +4,22 @@ CLI's one line."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import glpsearch
+from glpsearch import strategies
 from glpsearch.cli import main
+from glpsearch.strategies import OptionError
+from glpsearch.strategies.search import Propose, Strategy
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # 15 held-out examples are too few to show the tiny model learned: the check that stops such
@@ -175,6 +180,49 @@ def test_an_unknown_keyword_names_the_allowed_ones(tiny_model):
 def test_bad_values_are_refused_as_the_cli_refuses_them(tiny_model, options, message):
     with pytest.raises(glpsearch.GLPSearchError, match="^" + message):
         glpsearch.search(tiny_model, progress=False, **options)
+
+
+@pytest.mark.parametrize("keyword", ["max_evaluations", "budget"])  # budget: its old name
+def test_max_evaluations_reaches_the_strategy_by_either_name(
+    keyword, tiny_model, task_file, tmp_path
+):
+    options = {"strategy": "exhaustive", "remove": 2, keyword: 9, "cache": tmp_path / "c"}
+    with pytest.raises(glpsearch.GLPSearchError, match=r"^exhaustive search needs 10 evaluations"):
+        glpsearch.search(tiny_model, task_file, progress=False, **options)
+
+
+@dataclass
+class Probe(Strategy):
+    """A strategy the commands have never heard of: its check reports what it was given."""
+
+    name = "probe"
+
+    def check(self, n_layers: int, remove: int) -> None:
+        raise OptionError(f"probe got ranking {self.options.ranking}")
+
+    def proposal(self, n_layers: int) -> Propose:
+        raise AssertionError("a check that refuses comes before any run")
+
+
+@dataclass
+class RankedProbe(Probe):
+    name = "ranked-probe"
+    reads = frozenset({"ranking"})
+
+
+@pytest.mark.parametrize(("strategy", "ranked"), [(Probe, False), (RankedProbe, True)])
+def test_a_strategy_gets_the_ranking_for_reading_it_not_for_its_name(
+    strategy, ranked, tiny_model, task_file, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(strategies.REGISTRY, strategy.name, strategy)
+    with pytest.raises(glpsearch.GLPSearchError, match=r"^probe got ranking ") as caught:
+        glpsearch.search(
+            tiny_model, task_file, strategy=strategy.name, remove=1, cache=tmp_path / "c",
+            progress=False,
+        )  # fmt: skip
+    given = str(caught.value).removeprefix("probe got ranking ")
+    assert (sorted(ast.literal_eval(given)) == [0, 1, 2, 3]) if ranked else given == "None"
+    assert not (tmp_path / "c").exists()  # refused before the cache was opened
 
 
 def test_an_error_after_loading_carries_the_cli_line(tiny_model, task_file, tmp_path, capsys):

@@ -136,6 +136,10 @@ BAD = {
         ["search", "--strategy", "exhaustive", "--budget", "3"],
         "raise --budget or choose another strategy",
     ),
+    "search over max evaluations": (
+        ["search", "--strategy", "exhaustive", "--max-evaluations", "3"],
+        "exhaustive search needs 10 evaluations",
+    ),
 }  # fmt: skip
 
 

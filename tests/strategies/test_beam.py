@@ -6,6 +6,7 @@ import pytest
 
 from glpsearch.strategies.base import StrategyOptions, best
 from glpsearch.strategies.beam import Beam, top
+from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.exhaustive import Exhaustive
 from glpsearch.strategies.greedy import Greedy
 
@@ -111,3 +112,8 @@ def test_top_ranks_like_best_and_drops_failures():
     ]
     assert len(top(scored, 10)) == 4
     assert top([(frozenset({0}), None)], 2) == []
+
+
+def test_an_empty_beam_is_refused_when_built():
+    with pytest.raises(OptionError, match="beam width must be at least 1, got 0"):
+        beam(0)

@@ -6,7 +6,7 @@ from math import comb
 import pytest
 
 from glpsearch.strategies.base import StrategyOptions, best
-from glpsearch.strategies.errors import BudgetExceeded
+from glpsearch.strategies.errors import BudgetExceeded, OptionError
 from glpsearch.strategies.exhaustive import Exhaustive
 
 
@@ -36,7 +36,7 @@ def test_refuses_over_budget_before_evaluating(scripted):
     evaluate = scripted(lambda layers: 1.0)
 
     with pytest.raises(BudgetExceeded) as raised:
-        Exhaustive(StrategyOptions(budget=100)).run(12, 6, evaluate)
+        Exhaustive(StrategyOptions(max_evaluations=100)).run(12, 6, evaluate)
 
     assert str(raised.value) == (
         "exhaustive search needs 2509 evaluations, more than --budget 100; "
@@ -49,6 +49,15 @@ def test_refuses_over_budget_before_evaluating(scripted):
 def test_runs_when_the_budget_is_exactly_enough(scripted):
     evaluate = scripted(lambda layers: 1.0)
 
-    Exhaustive(StrategyOptions(budget=4 + 6)).run(4, 2, evaluate)
+    Exhaustive(StrategyOptions(max_evaluations=4 + 6)).run(4, 2, evaluate)
 
     assert len(evaluate.evaluated) == 10
+
+
+def test_the_model_it_cannot_afford_is_refused_by_check_without_running():
+    exhaustive = Exhaustive(StrategyOptions(max_evaluations=9))  # building needs no model
+
+    exhaustive.check(4, 1)
+    with pytest.raises(BudgetExceeded, match="needs 10 evaluations, more than --budget 9"):
+        exhaustive.check(4, 2)
+    assert isinstance(BudgetExceeded("x"), OptionError)

@@ -4,6 +4,7 @@ from math import ceil
 
 import pytest
 
+from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.fixed import Alternate, AlternateEven, BottomDrop, Symmetric, TopDrop
 
 ORDERS = {
@@ -62,3 +63,10 @@ def test_a_failed_depth_ends_the_search(scripted):
         (None, None),
     ]
     assert result.steps[1].candidates == ((frozenset({4, 5}), None),)
+
+
+@pytest.mark.parametrize("strategy", [TopDrop, BottomDrop, Alternate, AlternateEven, Symmetric])
+def test_check_refuses_removing_every_layer_without_running(strategy):
+    strategy().check(6, 5)
+    with pytest.raises(OptionError, match="keeps at least one layer: remove at most 5, got 6"):
+        strategy().check(6, 6)

@@ -8,6 +8,8 @@ import pytest
 
 from glpsearch.strategies import StrategyOptions, make
 from glpsearch.strategies.base import Estimate, Layers
+from glpsearch.strategies.errors import OptionError
+from glpsearch.strategies.greedy import Greedy
 from glpsearch.strategies.halving import MIN_RUNG_STEPS, Halving, floor_budget, rungs
 
 Score = float | None
@@ -62,6 +64,28 @@ def test_bad_options_are_refused_before_any_evaluation(min_budget, eta, match):
     with pytest.raises(ValueError, match=match):
         Halving(StrategyOptions(min_budget=min_budget, eta=eta)).run(6, 2, evaluate)
     assert evaluate.calls == []
+
+
+@pytest.mark.parametrize(
+    ("min_budget", "eta", "match"),
+    [(0.0, 2, "minimum budget"), (1.5, 2, "minimum budget"), (0.25, 1, "eta"), (0.25, 2.5, "eta")],
+)
+def test_bad_options_are_refused_when_built(min_budget, eta, match):
+    with pytest.raises(OptionError, match=match):
+        Halving(StrategyOptions(min_budget=min_budget, eta=eta))
+
+
+def test_it_is_greedys_proposal_with_a_halving_judge(scripted):
+    assert issubclass(Halving, Greedy) and Halving.proposal is Greedy.proposal
+    assert Halving.judge is not Greedy.judge
+    one_rung = Halving(StrategyOptions(min_budget=1.0))  # every candidate fully: greedy itself
+    greedy, halving = scripted(full), Budgeted(lambda layers, budget: full(layers))
+
+    def kept(steps: list) -> list:
+        return [(step.candidates, step.chosen, step.score) for step in steps]
+
+    assert kept(one_rung.run(8, 3, halving).steps) == kept(Greedy().run(8, 3, greedy).steps)
+    assert [(candidates, 1.0) for candidates in greedy.calls] == halving.calls
 
 
 def test_each_rung_keeps_the_better_half_in_one_call():

@@ -5,6 +5,7 @@ from math import comb
 import pytest
 
 from glpsearch.strategies.base import StrategyOptions, best
+from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.random_sets import RandomSets
 
 
@@ -14,7 +15,7 @@ def run(scripted, scores, n_layers: int, remove: int, **options):
 
 
 def test_samples_distinct_sets_of_each_size_within_budget(scripted, rough_scores):
-    result, evaluate = run(scripted, rough_scores, 12, 4, budget=20)
+    result, evaluate = run(scripted, rough_scores, 12, 4, max_evaluations=20)
 
     assert [len(call) for call in evaluate.calls] == [12, 20, 20, 20]
     for depth, call in enumerate(evaluate.calls, start=1):
@@ -30,7 +31,7 @@ def test_the_default_budget_is_n_layers_per_depth(scripted, rough_scores):
 
 
 def test_takes_every_set_where_the_budget_covers_them(scripted, rough_scores):
-    _, evaluate = run(scripted, rough_scores, 5, 3, budget=10)
+    _, evaluate = run(scripted, rough_scores, 5, 3, max_evaluations=10)
 
     assert [len(set(call)) for call in evaluate.calls] == [comb(5, 1), comb(5, 2), comb(5, 3)]
 
@@ -54,4 +55,9 @@ def test_chooses_the_best_sampled_set_per_depth(scripted, rough_scores):
 
 def test_rejects_an_empty_budget(scripted):
     with pytest.raises(ValueError, match="at least 1 set per depth"):
-        run(scripted, lambda layers: 1.0, 6, 2, budget=0)
+        run(scripted, lambda layers: 1.0, 6, 2, max_evaluations=0)
+
+
+def test_no_sets_per_depth_is_refused_when_built():
+    with pytest.raises(OptionError, match="at least 1 set per depth, got --max-evaluations 0"):
+        RandomSets(StrategyOptions(max_evaluations=0))

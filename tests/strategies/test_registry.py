@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from glpsearch.strategies import REGISTRY, StrategyOptions, make
+from glpsearch.strategies import REGISTRY, StrategyOptions, make, reading
 
 NAMES = [
     "greedy", "greedy-halving", "beam", "random", "exhaustive", "top-drop", "bottom-drop",
@@ -22,3 +24,12 @@ def test_make_passes_the_options():
 def test_an_unknown_name_lists_the_known_ones():
     with pytest.raises(KeyError, match="unknown strategy 'nope'; choose from alternate, "):
         make("nope")
+
+
+def test_each_strategy_declares_the_options_it_reads():
+    known = {option.name for option in fields(StrategyOptions)}
+    assert all(REGISTRY[name].reads <= known for name in NAMES)
+    assert reading("ranking", NAMES) == ["block-influence"]
+    assert reading("min_budget", NAMES) == ["greedy-halving"]
+    assert reading("max_evaluations", NAMES) == ["random", "exhaustive"]
+    assert reading("ranking", ["greedy", "top-drop"]) == []
