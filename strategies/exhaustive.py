@@ -24,8 +24,8 @@ class Exhaustive(Strategy):
         most = self.options.max_evaluations
         if most is not None and needed > most:
             raise BudgetExceeded(
-                f"exhaustive search needs {needed} evaluations, more than --budget {most}; "
-                "raise --budget or choose another strategy"
+                f"exhaustive search needs {needed} evaluations, more than --max-evaluations "
+                f"{most}; raise --max-evaluations or choose another strategy"
             )
 
     def proposal(self, n_layers: int) -> Propose:

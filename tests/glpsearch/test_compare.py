@@ -130,11 +130,11 @@ BAD = {
     "beam width 0": (["compare", "--strategies", "beam", "--beam-width", "0"], "must be >= 1"),
     "exhaustive over budget": (
         ["compare", "--strategies", "greedy,exhaustive", "--budget", "9"],
-        "exhaustive search needs 10 evaluations, more than --budget 9",
+        "exhaustive search needs 10 evaluations, more than --max-evaluations 9",
     ),
     "search over budget": (
         ["search", "--strategy", "exhaustive", "--budget", "3"],
-        "raise --budget or choose another strategy",
+        "raise --max-evaluations or choose another strategy",
     ),
     "search over max evaluations": (
         ["search", "--strategy", "exhaustive", "--max-evaluations", "3"],

@@ -39,8 +39,8 @@ def test_refuses_over_budget_before_evaluating(scripted):
         Exhaustive(StrategyOptions(max_evaluations=100)).run(12, 6, evaluate)
 
     assert str(raised.value) == (
-        "exhaustive search needs 2509 evaluations, more than --budget 100; "
-        "raise --budget or choose another strategy"
+        "exhaustive search needs 2509 evaluations, more than --max-evaluations 100; "
+        "raise --max-evaluations or choose another strategy"
     )
     assert isinstance(raised.value, ValueError)
     assert evaluate.calls == []
@@ -58,6 +58,6 @@ def test_the_model_it_cannot_afford_is_refused_by_check_without_running():
     exhaustive = Exhaustive(StrategyOptions(max_evaluations=9))  # building needs no model
 
     exhaustive.check(4, 1)
-    with pytest.raises(BudgetExceeded, match="needs 10 evaluations, more than --budget 9"):
+    with pytest.raises(BudgetExceeded, match="needs 10 evaluations, more than --max-evaluations 9"):
         exhaustive.check(4, 2)
     assert isinstance(BudgetExceeded("x"), OptionError)
