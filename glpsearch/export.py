@@ -21,8 +21,8 @@ from glpsearch.data import GLUE, GLUE_HUB, TaskData
 from glpsearch.errors import UserError
 from glpsearch.evaluator import Evaluator, Progress
 from glpsearch.outdir import OutDir
-from glpsearch.progress import score_text
-from glpsearch.results import atomic_write
+from glpsearch.records import atomic_write
+from glpsearch.text import score_text
 
 FACTS = "glpsearch.json"
 TAGS = ["pruning", "layer-pruning", "glpsearch"]

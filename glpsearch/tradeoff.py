@@ -14,8 +14,8 @@ import statistics
 from pathlib import Path
 
 from glpsearch.outdir import OutDir
+from glpsearch.records import atomic_write
 from glpsearch.report import MARKERS, model_label
-from glpsearch.results import atomic_write
 
 
 def draw(folder: OutDir) -> Path | None:
