@@ -145,13 +145,9 @@ class Record(dict):
     @classmethod
     def checked(cls: type[R], record: Any, path: Path, shape: Mapping[str, Any] | None = None) -> R:
         """`record` (read from `path`) as this kind, once it is one of a version this glpsearch
-        reads and has `shape` (by default its kind's)."""
-        missing = [key for key in cls.REQUIRED if not isinstance(record, dict) or key not in record]
-        if missing:
-            raise UserError(
-                f"{path} is not a glpsearch record (no {', '.join(missing)}){cls.NOT_RECORD}"
-            )
-        version = record.get(VERSION_KEY, 1)
+        reads (checked first: a newer version may have another shape) and has `shape` (by
+        default its kind's)."""
+        version = record.get(VERSION_KEY, 1) if isinstance(record, dict) else 1
         if type(version) is not int or version < 1:
             raise UserError(
                 f"{path} has an unknown {VERSION_KEY} {json.dumps(version)}; {cls.fix()}"
@@ -160,6 +156,11 @@ class Record(dict):
             raise UserError(
                 f"{path} was written by a newer glpsearch ({VERSION_KEY} {version}; this one "
                 f"reads up to {VERSION}); upgrade glpsearch to read it"
+            )
+        missing = [key for key in cls.REQUIRED if not isinstance(record, dict) or key not in record]
+        if missing:
+            raise UserError(
+                f"{path} is not a glpsearch record (no {', '.join(missing)}){cls.NOT_RECORD}"
             )
         check(record, cls.SHAPE if shape is None else shape, path, cls.fix())
         return cls(record)
