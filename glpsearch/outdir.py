@@ -15,13 +15,13 @@ from pathlib import Path
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.errors import UserError
 from glpsearch.records import (
-    SELECTIONS,
     EvaluationRecord,
     R,
     Selection,
     SpeedRecord,
     entries,
     read_selection,
+    selections,
 )
 
 Key = tuple[int, ...]  # a removed set in ascending order: how speed.json names a model
@@ -71,7 +71,7 @@ class OutDir:
     def read(cls, path: Path) -> OutDir:
         if not path.is_dir():
             raise UserError(f"no folder {path}; give the --out folder of a search or compare")
-        found = [path / kind.FILE for kind in SELECTIONS if (path / kind.FILE).is_file()]
+        found = selections(path)
         if not found:
             raise UserError(
                 f"no compare.json or search.json in {path}; give the --out folder of a search "

@@ -198,7 +198,14 @@ class CompareRecord(Selection):
     TABLE: ClassVar[Mapping[str, Any]] = {**COUNTED, "strategies": [TRIED]}
 
 
-SELECTIONS = (CompareRecord, SearchRecord)  # compare.json first: it holds every strategy
+def selections(folder: Path) -> list[Path]:
+    """The compare.json and search.json in `folder`, compare.json first: when both commands
+    wrote to one folder, it holds every strategy (greedy included)."""
+    return [
+        folder / kind.FILE
+        for kind in (CompareRecord, SearchRecord)
+        if (folder / kind.FILE).is_file()
+    ]
 
 
 def entries(record: Mapping[str, Any]) -> list[dict]:

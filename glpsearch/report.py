@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.table import Table
 
 from glpsearch.errors import UserError
-from glpsearch.records import SELECTIONS, Selection, atomic_write, entries, read_selection
+from glpsearch.records import Selection, atomic_write, entries, read_selection, selections
 from glpsearch.text import NOTHING, layers_text
 
 MARKERS = "osD^v<>phX*"
@@ -172,7 +172,7 @@ def draw(out: Path, stem: str, record: dict) -> list[Path]:
 
 def redraw(out: Path) -> list[tuple[Selection, list[Path]]]:
     """Each saved record in `out` with the files drawn anew from it."""
-    found = [out / kind.FILE for kind in SELECTIONS if (out / kind.FILE).is_file()]
+    found = selections(out)
     if not found:
         raise UserError(
             f"no compare.json or search.json in {out}; give the --out folder of a compare or search"
