@@ -4,11 +4,11 @@ each, the only code that writes or reads those files.
 A record is the JSON object its file holds (a dict, so the API hands it out as it is written)
 of a type that knows its file, its shape and its format version. Every record is written with
 `record_version` first; one written before records had a version reads as version 1, the shape
-they had then. Reading checks, in this order, that the file is JSON, that it is a record of its
-kind, that this glpsearch knows its version, and that its fields have the shape readers need (a
-hand-edited or partial record is one line naming the field, never a traceback deep in a
-command). Fields a shape does not name are not checked: a record may carry more than its
-readers use. No torch.
+they had then. Reading checks, in this order, that the file is JSON, that this glpsearch knows
+its version (a newer one may have another shape), that it is a record of its kind, and that its
+fields have the shape readers need: a hand-edited, partial or newer record is one line, never a
+traceback deep in a command. Fields a shape does not name are not checked: a record may carry
+more than its readers use. No torch.
 """
 
 from __future__ import annotations
