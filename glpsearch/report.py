@@ -16,8 +16,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from glpsearch.atomic import atomic_write
 from glpsearch.errors import UserError
-from glpsearch.records import Selection, atomic_write, entries, read_selection, selections
+from glpsearch.records import Selection, entries, read_selection, selections
 from glpsearch.text import NOTHING, layers_text
 
 MARKERS = "osD^v<>phX*"

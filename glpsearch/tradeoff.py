@@ -13,8 +13,8 @@ import math
 import statistics
 from pathlib import Path
 
+from glpsearch.atomic import atomic_write
 from glpsearch.outdir import OutDir
-from glpsearch.records import atomic_write
 from glpsearch.report import MARKERS, model_label
 
 
