@@ -21,13 +21,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
-from glpsearch import report, strategies
+from glpsearch import strategies
 from glpsearch.cli.setup import Setup, data_spec, make_engine, open_store, prepare
 from glpsearch.comparison import Comparison, StrategyRun, write_compare
 from glpsearch.config import DataSpec
 from glpsearch.data import TaskData
 from glpsearch.errors import GLPSearchError
 from glpsearch.outdir import OutDir
+from glpsearch.records import (
+    Candidate,  # noqa: F401  (the API's, as glpsearch.Candidate)
+    CompareRecord,
+    SearchRecord,
+    Selection,
+    Step,
+    entries,
+    steps,
+    write_search,
+)
 from glpsearch.store import StoreError
 
 if TYPE_CHECKING:  # torch and pandas load only when a function needs them
@@ -49,31 +59,6 @@ _Run = TypeVar("_Run", "SearchRun", "CompareRun")
 
 # CLI options the API spells otherwise: --quiet is `progress=False`.
 _RENAMED = {"quiet": "progress"}
-
-
-# -- what a run found ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Candidate:
-    """One removed set a strategy asked for at one depth, and what scoring it cost."""
-
-    removed: tuple[int, ...]  # ascending
-    score: float | None  # mean held-out score over seeds; None when it failed
-    std: float | None  # standard deviation over seeds (0 with one seed; None if it failed)
-    seeds: dict[int, float | None]  # each seed's score
-    failure: str | None
-    cached: bool  # every seed answered from the cache
-    computed: int  # fine-tunes this run paid for
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Step:
-    """One depth of a strategy: every candidate tried and the set kept."""
-
-    depth: int
-    chosen: tuple[int, ...] | None  # ascending; None when every candidate failed
-    score: float | None
-    candidates: list[Candidate]
 
 
 @dataclass
@@ -98,12 +83,12 @@ class _Source:
 class _Finished:
     """A finished run: its record (what the CLI writes as JSON) and the models it can build."""
 
-    record: dict
+    record: Selection
     _source: _Source = field(repr=False)
     _saved: Path | None = field(default=None, init=False, repr=False)  # where `save` wrote it
 
     def _stem(self) -> str:
-        return "compare" if "strategies" in self.record else "search"
+        return Path(self.record.FILE).stem
 
     def to_frame(self) -> pandas.DataFrame:
         """One row per candidate: strategy, step (layers removed), removed set, score, std,
@@ -124,16 +109,14 @@ class _Finished:
                 "seconds": candidate.seconds,
                 "failure": candidate.failure,
             }
-            for entry in report.entries(self.record)
-            for step in _steps(entry)
+            for entry in entries(self.record)
+            for step in steps(entry)
             for candidate in step.candidates
         ]
         return pandas.DataFrame(rows, columns=_COLUMNS)
 
     def save(self, out: str | os.PathLike) -> list[Path]:
         """Write the files the CLI writes to its --out folder; returns their paths."""
-        from glpsearch.results import write_search
-
         path = Path(out).expanduser()
         write = write_compare if self._stem() == "compare" else write_search
         written = write(path, self.record)
@@ -199,6 +182,7 @@ _COLUMNS = ["strategy", "step", "removed", "score", "std", "seeds", "chosen", "c
 class SearchRun(_Finished):
     """What `search` returns. `record` is search.json's content."""
 
+    record: SearchRecord
     result: strategies.SearchResult = field(repr=False)
     baseline: Outcome = field(repr=False)  # the unpruned model's score
     outcomes: dict[strategies.Layers, Outcome] = field(repr=False)  # every set scored
@@ -211,48 +195,25 @@ class SearchRun(_Finished):
     @property
     def steps(self) -> list[Step]:
         """Each depth's candidates with their scores, and the set kept."""
-        return _steps(self.record)
+        return steps(self.record)
 
 
 @dataclass
 class CompareRun(_Finished):
     """What `compare` returns. `record` is compare.json's content."""
 
+    record: CompareRecord
     runs: list[StrategyRun] = field(repr=False)  # each strategy's result and outcomes
 
     @property
     def orders(self) -> dict[str, list[int] | None]:
         """Each strategy's removal order."""
-        return {entry["strategy"]: entry["order"] for entry in report.entries(self.record)}
+        return {entry["strategy"]: entry["order"] for entry in entries(self.record)}
 
     @property
     def steps(self) -> dict[str, list[Step]]:
         """Each strategy's depths, as `SearchRun.steps`."""
-        return {entry["strategy"]: _steps(entry) for entry in report.entries(self.record)}
-
-
-def _steps(entry: dict) -> list[Step]:
-    return [
-        Step(
-            step["depth"],
-            None if step["chosen"] is None else tuple(step["chosen"]),
-            step["score"],
-            [
-                Candidate(
-                    tuple(c["removed"]),
-                    c["score"],
-                    c["std"],
-                    {int(seed): score for seed, score in c["seeds"].items()},
-                    c["failure"],
-                    c["cached"],
-                    c["computed"],
-                    c["seconds"],
-                )
-                for c in step["candidates"]
-            ],
-        )
-        for step in entry["steps"]
-    ]
+        return {entry["strategy"]: steps(entry) for entry in entries(self.record)}
 
 
 # -- the public functions -----------------------------------------------------------------------
@@ -423,8 +384,8 @@ def search_with(
     strategy = _strategies(args, [args.strategy], setup)[args.strategy]
 
     from glpsearch.progress import Display
+    from glpsearch.records import search_record
     from glpsearch.reference import judge
-    from glpsearch.results import search_record
 
     with closing(setup), open_store(setup.cache) as store:
         setup.memo.save()

@@ -7,7 +7,6 @@ another strategy of the same comparison computed moments before. Knows nothing o
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from glpsearch import report
 from glpsearch.engine import Engine, Outcome, tally
-from glpsearch.results import atomic_write, outcome_record, steps_record
+from glpsearch.records import CompareRecord, outcome_record, steps_record
 from glpsearch.strategies import Layers, SearchResult, Strategy
 
 
@@ -67,26 +66,27 @@ class Comparison:
             "shared": len(asked) - len(distinct),
         }
 
-    def record(self, header: dict) -> dict:
+    def record(self, header: dict) -> CompareRecord:
         """Everything `glpsearch report` needs to redraw the comparison without fine-tuning."""
         assert self.baseline is not None, "no strategy has run"
-        return {
-            **header,
-            "baseline": outcome_record(self.baseline),
-            "strategies": [
-                {
-                    "strategy": run.result.strategy,
-                    "order": run.result.order,
-                    "seconds": round(run.seconds, 3),
-                    "steps": steps_record(run.result, run.outcomes),
-                }
-                for run in self.runs
-            ],
-            "evaluations": self.counts,
-        }
+        return CompareRecord.new(
+            {
+                **header,
+                "baseline": outcome_record(self.baseline),
+                "strategies": [
+                    {
+                        "strategy": run.result.strategy,
+                        "order": run.result.order,
+                        "seconds": round(run.seconds, 3),
+                        "steps": steps_record(run.result, run.outcomes),
+                    }
+                    for run in self.runs
+                ],
+                "evaluations": self.counts,
+            }
+        )
 
 
-def write_compare(out: Path, record: dict) -> list[Path]:
+def write_compare(out: Path, record: CompareRecord) -> list[Path]:
     """compare.json, then its table as compare.csv and its plot as compare.png."""
-    saved = atomic_write(out / "compare.json", json.dumps(record, indent=2) + "\n")
-    return [saved, *report.draw(out, "compare", record)]
+    return [record.write(out), *report.draw(out, "compare", record)]

@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from glpsearch import __version__, models, speed
+from glpsearch.atomic import atomic_write
 from glpsearch.data import GLUE, GLUE_HUB, TaskData
 from glpsearch.errors import UserError
 from glpsearch.evaluator import Evaluator, Progress
 from glpsearch.outdir import OutDir
-from glpsearch.progress import score_text
-from glpsearch.results import atomic_write
+from glpsearch.text import score_text
 
 FACTS = "glpsearch.json"
 TAGS = ["pruning", "layer-pruning", "glpsearch"]

@@ -13,7 +13,6 @@ Knows nothing of torch.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,10 +20,11 @@ from pathlib import Path
 from rich.table import Table
 
 from glpsearch.engine import Engine, Job, Outcome, stored, tally
+from glpsearch.errors import UserError
 from glpsearch.outdir import Depth
-from glpsearch.progress import layers_text, score_text
-from glpsearch.results import atomic_write
+from glpsearch.records import EvaluationRecord
 from glpsearch.store import Store
+from glpsearch.text import layers_text, score_text
 
 
 def evaluate(
@@ -61,7 +61,7 @@ def evaluation_record(
     seeds: Sequence[int],
     distill: dict | None = None,
     other: Sequence[Outcome | None] | None = None,
-) -> dict:
+) -> EvaluationRecord:
     """What export, pick and the trade-off plot read as evaluate.json.
 
     `outcomes` are this run's; `evaluations` counts them. `results` hold plain fine-tunes; with
@@ -85,7 +85,9 @@ def evaluation_record(
         if distilled is not None and distilled[i] is not None:
             entry["distilled"] = _cell(distilled[i])
         results.append(entry)
-    record = {**header, "command": "evaluate", "seeds": list(seeds), "results": results}
+    record = EvaluationRecord.new(
+        {**header, "command": "evaluate", "seeds": list(seeds), "results": results}
+    )
     record["evaluations"] = tally({o.removed: o for o in outcomes if o is not None}.values())
     if distill is not None:
         record["distill"] = distill
@@ -111,21 +113,15 @@ def distill_info(out: Path, plain: str) -> dict | None:
     """The distillation an earlier evaluate.json in `out` recorded for students of these plain
     fine-tunes' teacher, so that a plain run shows those distilled results beside its own."""
     try:
-        record = json.loads((out / "evaluate.json").read_text())
-    except (OSError, ValueError):
+        found = EvaluationRecord.read(out / EvaluationRecord.FILE).get("distill")
+    except UserError:  # none, or one this run replaces
         return None
-    found = record.get("distill") if isinstance(record, dict) else None
     if not isinstance(found, dict) or found.get("teacher", {}).get("fingerprint") != plain:
         return None
     return {**found, "this_run": False}
 
 
-def write_evaluation(out: Path, record: dict) -> Path:
-    out.mkdir(parents=True, exist_ok=True)  # --out may name a new folder
-    return atomic_write(out / "evaluate.json", json.dumps(record, indent=2) + "\n")
-
-
-def table(record: dict) -> Table:
+def table(record: EvaluationRecord) -> Table:
     """Strategies by layers removed; each cell the dev mean ± std and the layers removed."""
     results = record["results"]
     depths = sorted({r["depth"] for r in results})

@@ -55,7 +55,7 @@ class Memo:
         if folder is None:
             return
         from glpsearch.errors import UserError
-        from glpsearch.results import atomic_write
+        from glpsearch.atomic import atomic_write
 
         for path, value in self.learned.items():
             with contextlib.suppress(OSError, UserError):

@@ -9,13 +9,20 @@ joins exist once. compare.json is read before search.json because it holds every
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from glpsearch import report, schema
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.errors import UserError
+from glpsearch.records import (
+    EvaluationRecord,
+    R,
+    Selection,
+    SpeedRecord,
+    entries,
+    read_selection,
+    selections,
+)
 
 Key = tuple[int, ...]  # a removed set in ascending order: how speed.json names a model
 
@@ -56,17 +63,15 @@ class Scores:
 class OutDir:
     path: Path
     selection: Path  # the compare.json or search.json read
-    record: dict
-    evaluation: dict | None  # evaluate.json
-    speed: dict | None  # speed.json
+    record: Selection
+    evaluation: EvaluationRecord | None  # evaluate.json
+    speed: SpeedRecord | None  # speed.json
 
     @classmethod
     def read(cls, path: Path) -> OutDir:
         if not path.is_dir():
             raise UserError(f"no folder {path}; give the --out folder of a search or compare")
-        found = [
-            path / f"{stem}.json" for stem in report.SAVED if (path / f"{stem}.json").is_file()
-        ]
+        found = selections(path)
         if not found:
             raise UserError(
                 f"no compare.json or search.json in {path}; give the --out folder of a search "
@@ -75,9 +80,9 @@ class OutDir:
         return cls(
             path,
             found[0],
-            report.load(found[0]),
-            _optional(path / "evaluate.json", "results", schema.EVALUATE),
-            _optional(path / "speed.json", "models", schema.SPEED),
+            read_selection(found[0]),
+            _optional(path, EvaluationRecord),
+            _optional(path, SpeedRecord),
         )
 
     # -- the run that made the folder: defaults for a command given --from ------------------
@@ -130,11 +135,11 @@ class OutDir:
 
     # -- the models it holds ---------------------------------------------------------------
     def strategies(self) -> list[str]:
-        return [entry["strategy"] for entry in report.entries(self.record)]
+        return [entry["strategy"] for entry in entries(self.record)]
 
     def depths(self) -> list[Depth]:
         """Every strategy's depths, each starting from the unpruned model at 0."""
-        return [depth for entry in report.entries(self.record) for depth in _depths(entry, self)]
+        return [depth for entry in entries(self.record) for depth in _depths(entry, self)]
 
     def depth(self, strategy: str | None, layers_removed: int) -> Depth:
         """A strategy's model at a depth; no strategy: greedy, or a search's only one."""
@@ -224,14 +229,6 @@ def _depths(entry: dict, folder: OutDir) -> list[Depth]:
     return found
 
 
-def _optional(path: Path, required: str, shape: dict) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    if not isinstance(record, dict) or required not in record:
-        raise UserError(f"{path} is not a glpsearch record (no {required}); remove or rewrite it")
-    schema.check(record, shape, path, f"remove it, and run glpsearch {path.stem} again")
-    return record
+def _optional(folder: Path, kind: type[R]) -> R | None:
+    path = folder / kind.FILE
+    return kind.read(path) if path.is_file() else None

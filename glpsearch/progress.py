@@ -28,29 +28,11 @@ from glpsearch.engine import (
     Outcome,
     TrainingProgress,
 )
-from glpsearch.store import canonical
 from glpsearch.strategies import SearchResult
+from glpsearch.text import NOTHING, budget_text, layers_text, score_text
 
 if TYPE_CHECKING:
     from glpsearch.reference import Noise
-
-NOTHING = "learned nothing"  # the mark of a score at the constant predictor's level
-
-
-def layers_text(removed: frozenset[int]) -> str:
-    return "{" + canonical(removed).replace(",", ", ") + "}" if removed else "none"
-
-
-def score_text(value: float | None, std: float | None) -> str:
-    """A score, with ± its spread over seeds when there was more than one."""
-    if value is None:
-        return "failed"
-    return f"{value:.4f}" if not std else f"{value:.4f} ± {std:.4f}"
-
-
-def budget_text(budget: float) -> str:
-    """How much of the full fine-tune a partial one got; nothing for a full one."""
-    return "" if budget == 1.0 else f" at {budget:.0%}"
 
 
 def _job_text(job: Job) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -17,13 +16,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from glpsearch import schema
+from glpsearch.atomic import atomic_write
 from glpsearch.errors import UserError
-from glpsearch.progress import NOTHING, layers_text
-from glpsearch.results import atomic_write
+from glpsearch.records import Selection, entries, read_selection, selections
+from glpsearch.text import NOTHING, layers_text
 
-SAVED = ("compare", "search")  # <stem>.json records report redraws, as <stem>.csv / <stem>.png
-REQUIRED = ("model", "task", "metric", "n_layers", "baseline", "evaluations")
 MARKERS = "osD^v<>phX*"
 
 
@@ -46,11 +43,6 @@ class Row:
     noise: float | None = None  # the standard error that lead is measured against
     lead_inside_noise: bool | None = None
     tie_rule_alone: bool | None = None
-
-
-def entries(record: dict) -> list[dict]:
-    """The strategies of a record: a comparison's list, or a search on its own."""
-    return record.get("strategies", [record])
 
 
 def strategy_rows(entry: dict) -> list[Row]:
@@ -179,9 +171,9 @@ def draw(out: Path, stem: str, record: dict) -> list[Path]:
     ]
 
 
-def redraw(out: Path) -> list[tuple[dict, list[Path]]]:
+def redraw(out: Path) -> list[tuple[Selection, list[Path]]]:
     """Each saved record in `out` with the files drawn anew from it."""
-    found = [out / f"{stem}.json" for stem in SAVED if (out / f"{stem}.json").is_file()]
+    found = selections(out)
     if not found:
         raise UserError(
             f"no compare.json or search.json in {out}; give the --out folder of a compare or search"
@@ -190,26 +182,9 @@ def redraw(out: Path) -> list[tuple[dict, list[Path]]]:
         raise UserError(f"cannot write to {out}; copy the folder somewhere writable first")
     drawn = []
     for path in found:
-        record = load(path)
-        compare = "strategies" in record
-        fix = f"restore it, or run glpsearch {'compare' if compare else 'search'} again"
-        schema.check(record, schema.COMPARE_TABLE if compare else schema.SEARCH_TABLE, path, fix)
+        record = read_selection(path).tabled(path)
         drawn.append((record, draw(out, path.stem, record)))
     return drawn
-
-
-def load(path: Path) -> dict:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    missing = [key for key in REQUIRED if not isinstance(record, dict) or key not in record]
-    if missing:
-        raise UserError(f"{path} is not a glpsearch record (no {', '.join(missing)})")
-    compare = "strategies" in record
-    fix = f"restore it, or run glpsearch {'compare' if compare else 'search'} again"
-    schema.check(record, schema.COMPARE if compare else schema.SEARCH, path, fix)
-    return record
 
 
 def csv_text(record: dict) -> str:

@@ -9,7 +9,6 @@ and random token ids: fine-tuning changes weights' values, not the work of a for
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import random
@@ -25,8 +24,8 @@ from rich.table import Table
 
 from glpsearch.evaluator import Evaluator
 from glpsearch.outdir import Key
-from glpsearch.progress import layers_text
-from glpsearch.results import atomic_write
+from glpsearch.records import SpeedRecord
+from glpsearch.text import layers_text
 
 SEQ_PERCENTILE = 95  # the task's sequence length: this percentile of its tokenized examples
 WARMUP = {"cpu": 1, "cuda": 10}  # untimed rounds first: CUDA picks kernels and allocates then
@@ -123,28 +122,26 @@ def speed_record(
     settings: SpeedSettings,
     seq_length: int,
     rule: str,
-) -> dict:
+) -> SpeedRecord:
     """speed.json: the settings and machine, then each model with the depths that chose it."""
-    return {
-        "command": "speed",
-        **header,
-        "seq_length": seq_length,
-        "seq_length_from": rule,
-        **asdict(settings),
-        "dtype": "float32",
-        "machine": _machine(settings.devices),
-        "models": [
-            {**asdict(m), "removed": list(m.removed), "chosen_by": chosen_by.get(m.removed, [])}
-            for m in measured
-        ],
-    }
+    return SpeedRecord.new(
+        {
+            "command": "speed",
+            **header,
+            "seq_length": seq_length,
+            "seq_length_from": rule,
+            **asdict(settings),
+            "dtype": "float32",
+            "machine": _machine(settings.devices),
+            "models": [
+                {**asdict(m), "removed": list(m.removed), "chosen_by": chosen_by.get(m.removed, [])}
+                for m in measured
+            ],
+        }
+    )
 
 
-def write_speed(out: Path, record: dict) -> Path:
-    return atomic_write(out / "speed.json", json.dumps(record, indent=2) + "\n")
-
-
-def table(record: dict) -> Table:
+def table(record: SpeedRecord) -> Table:
     """A row per model: what chose it, its size, and latency · speedup per device and batch."""
     result = Table(
         title=f"{record['model']} on {record['task']}: inference speed at sequence length "
@@ -174,7 +171,7 @@ def table(record: dict) -> Table:
     return result
 
 
-def noise(record: dict, limit: float = 0.2) -> str | None:
+def noise(record: SpeedRecord, limit: float = 0.2) -> str | None:
     """A warning when the timings of one device and batch size spread widely (interquartile
     range over `limit` of the median): their medians may be off too."""
     worst = max(

@@ -13,9 +13,9 @@ import math
 import statistics
 from pathlib import Path
 
+from glpsearch.atomic import atomic_write
 from glpsearch.outdir import OutDir
 from glpsearch.report import MARKERS, model_label
-from glpsearch.results import atomic_write
 
 
 def draw(folder: OutDir) -> Path | None:

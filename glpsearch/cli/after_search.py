@@ -12,7 +12,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from glpsearch import __version__
 from glpsearch.cli.interrupt import heeding
 from glpsearch.cli.setup import (
     check_writable_target,
@@ -30,6 +29,7 @@ from glpsearch.cli.setup import (
     train_settings,
 )
 from glpsearch.errors import UserError
+from glpsearch.records import Subject, header
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -206,13 +206,9 @@ def run_speed(args: argparse.Namespace) -> int:
         key: [{"strategy": d.strategy, "depth": d.depth} for d in depths]
         for key, depths in models.items()
     }
-    header = {
-        "glpsearch": __version__,
-        "from": folder.selection.name,
-        **{key: folder.record[key] for key in ("model", "task", "metric", "n_layers")},
-    }
-    record = speed.speed_record(header, measured, chosen_by, settings, length, rule)
-    written = [speed.write_speed(folder.path, record)]
+    from_record = header(Subject.read(folder.record), {"from": folder.selection.name})
+    record = speed.speed_record(from_record, measured, chosen_by, settings, length, rule)
+    written = [record.write(folder.path)]
     written.append(tradeoff.draw(replace(folder, speed=record)))
     out = output(args.quiet)
     out.print(speed.table(record))
@@ -293,22 +289,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     finally:
         if runner is not None:
             runner.close()
-    header = {
-        "glpsearch": __version__,
-        "from": str(folder.selection),
-        "model": evaluator.model_name,
-        "task": task.name,
-        "metric": task.metric,
-        "n_layers": evaluator.n_layers,
+    run = {
         "settings": asdict(settings),
         "n_train": len(task.train),
         "n_dev": len(task.heldout),
         "fingerprint": evaluator.plain_fingerprint,
         "cache": str(cache),
     }
-    record = final.evaluation_record(header, depths, outcomes, seeds, distilled, other)
+    record = final.evaluation_record(
+        header(Subject.of(evaluator), {"from": str(folder.selection)}, run),
+        depths, outcomes, seeds, distilled, other,
+    )  # fmt: skip
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    written = final.write_evaluation(out, record)
+    written = record.write(out)
     view = output(args.quiet)
     view.print(final.table(record))
     from glpsearch.report import totals

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from glpsearch import __version__, strategies
+from glpsearch import strategies
 from glpsearch.cli.interrupt import heeding
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, DistillSettings, TrainSettings
 from glpsearch.data import EMBEDDED_TASK, TaskData
 from glpsearch.errors import UserError
 from glpsearch.memo import Memo
+from glpsearch.records import Subject, header
 from glpsearch.store import Store
 from glpsearch.strategies.halving import MIN_RUNG_STEPS, floor_budget
 
@@ -314,17 +315,7 @@ class Setup:
     def header(self, args: argparse.Namespace, **command: object) -> dict:
         """The settings a record of this run starts with, after the command's own (`command`)."""
         task, evaluator = self.task, self.evaluator
-        return {
-            "glpsearch": __version__,
-            **command,
-            "model": evaluator.model_name,
-            "model_dir": str(evaluator.model_dir),
-            "task": task.name,
-            "source": task.source,
-            "data": _spec_record(self.data),
-            "metric": task.metric,
-            "labels": task.label_names,
-            "n_layers": evaluator.n_layers,
+        run = {
             "remove": self.remove,
             "seed": args.seed,
             "seeds": list(seeds_of(args)),
@@ -339,6 +330,15 @@ class Setup:
             "cache": str(self.cache),
             **({} if self.influence is None else {"block_influence": self.influence}),
         }
+        return header(
+            Subject.of(evaluator),
+            command,
+            run,
+            model_dir=str(evaluator.model_dir),
+            source=task.source,
+            data=_spec_record(self.data),
+            labels=task.label_names,
+        )
 
 
 def classes(names: list[str] | None, most: int = 6) -> str:

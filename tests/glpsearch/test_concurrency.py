@@ -237,7 +237,7 @@ STARTER = """
 import os, sys, time
 from pathlib import Path
 
-import glpsearch.cli, glpsearch.progress, glpsearch.report, glpsearch.results
+import glpsearch.cli, glpsearch.progress, glpsearch.records, glpsearch.report
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.evaluator import Evaluator

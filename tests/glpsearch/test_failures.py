@@ -26,7 +26,7 @@ from glpsearch.cli import main
 from glpsearch.engine import Engine
 from glpsearch.errors import UserError
 from glpsearch.failures import environmental
-from glpsearch.results import search_record
+from glpsearch.records import search_record
 from glpsearch.score import CandidateFailed, Score
 from glpsearch.store import Key, Store
 from glpsearch.strategies import make
@@ -290,7 +290,7 @@ def test_a_failed_write_of_search_json_is_one_line_and_leaves_no_temporary_file(
 
 
 def test_a_write_onto_a_folder_is_one_line_and_leaves_no_temporary_file(tmp_path):
-    from glpsearch.results import write_search
+    from glpsearch.records import write_search
 
     (tmp_path / "search.json").mkdir()
     with pytest.raises(UserError, match=f"cannot write {tmp_path / 'search.json'}"):
@@ -493,7 +493,7 @@ HOOKED = """
 import os, sys, time
 from pathlib import Path
 
-import glpsearch.cli, glpsearch.progress, glpsearch.report, glpsearch.results
+import glpsearch.cli, glpsearch.progress, glpsearch.records, glpsearch.report
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.evaluator import Evaluator
