@@ -54,8 +54,8 @@ class Memo:
         folder = self.folder
         if folder is None:
             return
-        from glpsearch.errors import UserError
         from glpsearch.atomic import atomic_write
+        from glpsearch.errors import UserError
 
         for path, value in self.learned.items():
             with contextlib.suppress(OSError, UserError):
