@@ -360,6 +360,9 @@ class Evaluator:
             return model(**batch)
         compiled = getattr(self, "_compiled", None)
         if compiled is None or compiled[0] != options:  # compiled anew when the options change
+            # Dynamo's limit counts per code object, and `_call` serves every model, shape and
+            # mode (train, eval) of the process: past 8 it would quietly run eager
+            torch._dynamo.config.recompile_limit = max(64, torch._dynamo.config.recompile_limit)
             compiled = self._compiled = (dict(options), torch.compile(_call, **options))
         return compiled[1](model, batch)
 
