@@ -14,6 +14,7 @@ SITE=${SITE:-/tmp/site}
 WHEELS=${WHEELS:-.whl}
 OUT=${OUT:?set OUT to the folder whose files come back}
 MINILM=${MINILM:-/tmp/minilm}
+COMPILE=${COMPILE:-reduce-overhead}  # torch.compile's mode; `default` if CUDA graphs fail
 case "$PART" in
 minilm) part=(--models minilm --jobs 1,2,4,6 --tuned-jobs 6,1) ;;
 bert) part=(--models bert-base --candidates 4 --jobs 1,4 --tuned-jobs 4,1) ;;
@@ -24,6 +25,8 @@ smoke) part=(--models minilm --smoke) ;;
     ;;
 esac
 export PYTHONUNBUFFERED=1
+# each compiling worker starts a pool of this many compile processes (default: one per core)
+export TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-4}
 {
     start=$SECONDS
     "$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -46,6 +49,6 @@ PY
     # --deadline: no row starts after 390 s, so the last (a cold compile, the longest) still
     # ends inside `timeout`, which ends inside the device tool's 600 s
     timeout 540 "$PYTHON" bench/gpu_step.py --task .benchdata/SST-2 --minilm "$MINILM" \
-        --train-limit 8000 --buckets 32,64,128 --compile reduce-overhead --deadline 390 \
+        --train-limit 8000 --buckets 32,64,128 --compile "$COMPILE" --deadline 390 \
         "${part[@]}"
 } 2>&1 | tee "$OUT/gpu_step-$PART.txt"
