@@ -31,15 +31,24 @@ export TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-4}
     start=$SECONDS
     "$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target "$SITE" "$WHEELS"/*.whl
-    # glpsearch itself, so that glpsearch.strategies and .store map (pyproject's package-dir);
-    # the image's setuptools builds it (nothing can be fetched there)
-    "$PYTHON" -m pip install --quiet --no-index --no-deps --no-build-isolation --no-compile \
-        --no-cache-dir --upgrade --target "$SITE" .
+    # glpsearch itself, laid out as pyproject's package-dir installs it (strategies/ and store/
+    # inside glpsearch/): copied, not built, so the image's setuptools version cannot matter
+    rm -rf "$SITE/glpsearch"
+    cp -r glpsearch "$SITE/glpsearch"
+    cp -r strategies "$SITE/glpsearch/strategies"
+    cp -r store "$SITE/glpsearch/store"
     export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
     "$PYTHON" - <<'PY'
 import importlib.metadata as m
-names = "torch transformers accelerate datasets pyarrow fsspec huggingface-hub glpsearch".split()
-print("versions:", ", ".join(f"{n} {m.version(n)}" for n in names))
+names = "torch transformers accelerate datasets pyarrow fsspec huggingface-hub".split()
+def version(name):
+    try:
+        return m.version(name)
+    except m.PackageNotFoundError:
+        return "ABSENT"
+print("versions:", ", ".join(f"{n} {version(n)}" for n in names))
+import datasets, glpsearch.evaluator  # fails here, early, if the image's versions do not fit
+print("glpsearch from", glpsearch.evaluator.__file__)
 PY
     "$PYTHON" bench/device/minilm.py float .benchdata/minilm-fp16 "$MINILM"
     if command -v nvidia-smi >/dev/null; then
