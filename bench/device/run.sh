@@ -55,9 +55,9 @@ PY
         nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv
     fi
     echo "set up in $((SECONDS - start)) s"
-    # --deadline: no row starts after 390 s, so the last (a cold compile, the longest) still
+    # --deadline: no row starts after 360 s, so the last (a cold compile, the longest) still
     # ends inside `timeout`, which ends inside the device tool's 600 s
     timeout 540 "$PYTHON" bench/gpu_step.py --task .benchdata/SST-2 --minilm "$MINILM" \
-        --train-limit 8000 --buckets 32,64,128 --compile "$COMPILE" --deadline 390 \
+        --train-limit 8000 --buckets 32,64,128 --compile "$COMPILE" --deadline 360 \
         "${part[@]}"
 } 2>&1 | tee "$OUT/gpu_step-$PART.txt"
