@@ -387,7 +387,7 @@ def main() -> None:
     if any(j != "auto" and not j.isdigit() for j in (*args.jobs, *(args.tuned_jobs or ()))):
         parser.error("--jobs and --tuned-jobs take counts and auto, e.g. 1,2,4,8,auto")
     if args.compile and not args.buckets:
-        parser.error("--compile needs --buckets: compiled code is reused only for shapes it saw")
+        parser.error("--compile needs --buckets: compiled code pays on shapes that repeat")
     unknown = set(args.models) - {"minilm", "bert-base"}
     if unknown:
         parser.error(f"--models: unknown {sorted(unknown)} (minilm, bert-base)")
