@@ -254,6 +254,8 @@ def run_model(name: str, model: str, task: TaskData, args: argparse.Namespace) -
         flush=True,
     )
     recipe = Recipe(model, DataSpec(task=args.task, train_limit=args.train_limit), settings)
+    if evaluator.device.type == "cuda":
+        _auto_seats(evaluator, args.device)  # prints what --jobs auto would seat here
     rows = [seed_row(step, model, task, args)]
     _print_row(rows[0], rows[0].seconds, len(step), header=True)
     for variant, jobs in variants(args):
