@@ -14,26 +14,38 @@ Each row: the step's wall time, candidates per hour, its ratio to the seed proce
 all processes), and this process's peak torch.cuda.max_memory_allocated (the Trainer's, or
 glpsearch's at --jobs 1). Then every candidate's held-out score per row: glpsearch's must not
 depend on the worker count, and should agree with the seed procedure's within seed noise.
---buckets L1,L2,... adds a row per --jobs with batches padded up to those lengths (the
-evaluator's `length_buckets`, off in glpsearch until this shows it pays).
+--buckets L1,L2,... adds a row per --tuned-jobs (default: --jobs) with batches padded up to
+those lengths (the evaluator's `length_buckets`, off in glpsearch until this shows it pays);
+--compile MODE[,MODE] adds rows with those buckets and the forward (and so the backward)
+through torch.compile in that mode (`compile_options`, off likewise; `reduce-overhead` adds
+CUDA graphs, which need the repeating shapes). Every row first warms its workers with a short
+fine-tune each (weights, tokens, and the compile of the shapes it meets: the startup column, a
+search pays it once per worker). A row that raises is reported and the next one runs;
+--deadline S starts no row after S seconds, so a run on a lent GPU ends inside its limit.
 
 Machines are noisy: only numbers from one run are comparable. Needs the `bench` extra
 (`pip install -e ".[bench]"`: the Trainer needs accelerate).
 
     python bench/gpu_step.py [--models minilm,bert-base] [--jobs 1,2,4,8,auto]
                              [--task GLUE_FOLDER] [--train-limit 8000] [--candidates K]
-                             [--epochs E] [--batch-size B] [--buckets 32,64,128] [--device cuda]
+                             [--epochs E] [--batch-size B] [--buckets 32,64,128]
+                             [--compile reduce-overhead] [--tuned-jobs 1,8] [--deadline S]
+                             [--minilm FOLDER] [--device cuda]
     python bench/gpu_step.py --smoke   # CPU, tiny data, 2 candidates: proves the script
+                                       # (compile rows through backend aot_eager: inductor
+                                       # takes minutes to compile on a small CPU)
 
 The issue's setting (the one its 0.87x and 0.79x were measured in) is
 `--task ../shared/data/glue/SST-2 --train-limit 8000`; with little device time, first cut
---train-limit or --candidates (each row trains every candidate once).
+--train-limit or --candidates (each row trains every candidate once). bench/device/ runs it
+on a lent GPU in one prepared command.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import shutil
 import statistics
@@ -41,7 +53,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import datasets
@@ -64,16 +76,33 @@ TINY_BERT = {"num_hidden_layers": 4, "hidden_size": 64, "num_attention_heads": 2
              "intermediate_size": 128}  # fmt: skip
 
 
-@dataclasses.dataclass(frozen=True)
-class BucketedRecipe(Recipe):
-    """A worker's evaluator with batches padded up to `buckets` (pickled by value: __main__)."""
+# short fine-tunes that warm each worker: enough steps to meet every bucket's shape
+WARM_STEPS = 32
 
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """How a row's evaluators run: batches padded up to `buckets`, the forward through
+    torch.compile with `compile` (its keywords as pairs, so a recipe stays hashable)."""
+
+    name: str
     buckets: tuple[int, ...] = ()
+    compile: tuple[tuple[str, str], ...] | None = None
+
+    def apply(self, evaluator: Evaluator) -> Evaluator:
+        evaluator.length_buckets = self.buckets
+        evaluator.compile_options = None if self.compile is None else dict(self.compile)
+        return evaluator
+
+
+@dataclasses.dataclass(frozen=True)
+class TunedRecipe(Recipe):
+    """A worker's evaluator in a `Variant` (pickled by value: __main__)."""
+
+    variant: Variant = Variant("")
 
     def build(self, device: str) -> Evaluator:
-        evaluator = super().build(device)
-        evaluator.length_buckets = self.buckets
-        return evaluator
+        return self.variant.apply(super().build(device))
 
 
 class GpuSampler:
@@ -166,35 +195,54 @@ def glpsearch_row(
     label: str,
     args: argparse.Namespace,
 ) -> Row:
-    runner, startup = None, "-"
-    with tempfile.TemporaryDirectory() as cache, Store(cache) as store:
-        if jobs > 1:
-            runner = JoblibRunner(recipe, jobs, (args.device,))
+    runner = JoblibRunner(recipe, jobs, (args.device,)) if jobs > 1 else None
+    try:
+        with tempfile.TemporaryDirectory() as cache, Store(cache) as store:
+            # every worker (at --jobs 1 this process) loads the weights, tokenizes and compiles
+            # the shapes it meets: a short fine-tune each, on sets the step does not hold
             warm = Engine(evaluator, store, (args.seed,), runner=runner)
             pairs = [frozenset(p) for p in _pairs(evaluator.n_layers)][:jobs]
-            # every worker loads the weights and tokenizes: a short fine-tune each, apart
-            _, spent = timed(lambda: warm.lookup(pairs, budget=1 / evaluator.total_steps))
-            startup = f"{spent:.1f}"
-        engine = Engine(evaluator, store, (args.seed,), runner=runner)
-        _peak_start(args.device)
-        try:
+            budget = min(1.0, WARM_STEPS / evaluator.total_steps)
+            _, startup = timed(lambda: warm.lookup(pairs, budget=budget))
+            engine = Engine(evaluator, store, (args.seed,), runner=runner)
+            _peak_start(args.device)
             with GpuSampler(args.device) as gpu:
                 outcomes, seconds = timed(lambda: engine.lookup(step))
-        finally:
-            if runner is not None:
-                runner.close()
+    finally:
+        if runner is not None:
+            runner.close()
     peak = _peak(args.device) if jobs == 1 else "-"
     failures = {o.failure for o in outcomes if o.failure is not None}
     if failures:
         print(f"  {label}: failures {sorted(failures)}")
-    return Row(label, seconds, [o.value for o in outcomes], *gpu.summary(), peak, startup)
+    if jobs == 1 and evaluator.compile_options is not None:
+        from torch._dynamo.utils import counters
+
+        graphs = counters["stats"]["unique_graphs"]
+        print(f"  {label}: torch.compile made {graphs} graphs in this process so far")
+    values = [o.value for o in outcomes]
+    return Row(label, seconds, values, *gpu.summary(), peak, f"{startup:.1f}")
 
 
 def _pairs(n_layers: int) -> list[tuple[int, int]]:
     return [(a, b) for a in range(n_layers) for b in range(a + 1, n_layers)]
 
 
-def run_model(name: str, model: str | None, task: TaskData, args: argparse.Namespace) -> None:
+def variants(args: argparse.Namespace) -> list[tuple[Variant, tuple[str, ...]]]:
+    """The rows' variants, each with its --jobs: plain, then bucketed, then compiled."""
+    chosen = [(Variant(""), args.jobs)]
+    tuned = args.tuned_jobs or args.jobs
+    if args.buckets:
+        chosen.append((Variant(" buckets", args.buckets), tuned))
+    for mode in args.compile or ():
+        # --smoke compiles through aot_eager: inductor takes minutes to compile on a small CPU
+        options = {"backend": "aot_eager"} if args.smoke else {"mode": mode}
+        name = f" buckets+{'aot_eager' if args.smoke else mode}"
+        chosen.append((Variant(name, args.buckets, tuple(options.items())), tuned))
+    return chosen
+
+
+def run_model(name: str, model: str, task: TaskData, args: argparse.Namespace) -> None:
     settings = args.settings
     evaluator, once = timed(lambda: Evaluator(model, task, settings, args.device))
     step = candidates(evaluator.n_layers, args.candidates or evaluator.n_layers)
@@ -206,23 +254,35 @@ def run_model(name: str, model: str | None, task: TaskData, args: argparse.Names
         flush=True,
     )
     recipe = Recipe(model, DataSpec(task=args.task, train_limit=args.train_limit), settings)
-    counts: list[tuple[str, int]] = []
-    for value in args.jobs:
-        if value == "auto":
-            auto = len(_auto_seats(evaluator, args.device))
-            counts.append((f"auto={auto}", auto))
-        else:
-            counts.append((value, int(value)))
+    if evaluator.device.type == "cuda":
+        _auto_seats(evaluator, args.device)  # prints what --jobs auto would seat here
     rows = [seed_row(step, model, task, args)]
     _print_row(rows[0], rows[0].seconds, len(step), header=True)
-    for buckets in ((), *((args.buckets,) if args.buckets else ())):
-        evaluator.length_buckets = buckets
-        chosen = BucketedRecipe(**vars(recipe), buckets=buckets) if buckets else recipe
-        for text, jobs in counts:
-            label = f"glpsearch x{text}" + (" buckets" if buckets else "")
-            rows.append(glpsearch_row(step, evaluator, chosen, jobs, label, args))
+    for variant, jobs in variants(args):
+        chosen = TunedRecipe(**vars(recipe), variant=variant)
+        for text, count in _counts(jobs, evaluator, args.device):
+            label = f"glpsearch x{text}{variant.name}"
+            if time.perf_counter() - START > args.deadline:
+                print(f"{label}: skipped (--deadline {args.deadline:g} s passed)", flush=True)
+                continue
+            try:
+                rows.append(
+                    glpsearch_row(step, variant.apply(evaluator), chosen, count, label, args)
+                )
+            except Exception as exc:  # report it; the rows after it still say something
+                print(f"{label}: raised {type(exc).__name__}: {exc}"[:600], flush=True)
+                continue
             _print_row(rows[-1], rows[0].seconds, len(step))
     _print_scores(step, rows)
+
+
+def _counts(jobs: Sequence[str], evaluator: Evaluator, device: str) -> Iterator[tuple[str, int]]:
+    for value in jobs:
+        if value == "auto":
+            auto = len(_auto_seats(evaluator, device))
+            yield f"auto={auto}", auto
+        else:
+            yield value, int(value)
 
 
 def _auto_seats(evaluator: Evaluator, device: str) -> tuple[str, ...]:
@@ -235,14 +295,17 @@ def _auto_seats(evaluator: Evaluator, device: str) -> tuple[str, ...]:
     return placement.seats(counts)
 
 
+LABEL = 38  # the procedure column: "glpsearch x8 buckets+reduce-overhead"
+
+
 def _print_row(row: Row, seed_seconds: float, n: int, header: bool = False) -> None:
     if header:
         print(
-            f"{'procedure':<26}{'step s':>8}{'cand/h':>8}{'ratio':>7}{'startup s':>10}"
+            f"{'procedure':<{LABEL}}{'step s':>8}{'cand/h':>8}{'ratio':>7}{'startup s':>10}"
             f"{'GPU %':>7}{'GPU GiB':>9}{'peak alloc GiB':>16}"
         )
     print(
-        f"{row.label:<26}{row.seconds:>8.1f}{n * 3600 / row.seconds:>8.0f}"
+        f"{row.label:<{LABEL}}{row.seconds:>8.1f}{n * 3600 / row.seconds:>8.0f}"
         f"{row.seconds / seed_seconds:>7.2f}{row.startup:>10}{row.util:>7}{row.memory:>9}"
         f"{row.peak:>16}",
         flush=True,
@@ -250,34 +313,38 @@ def _print_row(row: Row, seed_seconds: float, n: int, header: bool = False) -> N
 
 
 def _print_scores(step: Sequence[frozenset[int]], rows: list[Row]) -> None:
+    """One line per procedure, one column per candidate; then each row's largest gap to the
+    first glpsearch row (worker count must not matter; buckets and compile are other random
+    runs) and glpsearch's mean lead over the Trainer (seed noise, on average)."""
+
     def text(value: float | None) -> str:
         return "failed" if value is None else f"{value:.4f}"
 
-    width = max(len(r.label) for r in rows) + 2
-    print("held-out scores" + "".join(f"{r.label:>{width}}" for r in rows))
-    for i, removed in enumerate(step):
-        label = "{" + ",".join(map(str, sorted(removed))) + "}"
-        print(f"{label:<15}" + "".join(f"{text(r.scores[i]):>{width}}" for r in rows))
-    reference = rows[1].scores
+    names = ["{" + ",".join(map(str, sorted(removed))) + "}" for removed in step]
+    print("held-out scores".ljust(LABEL) + "".join(f"{n:>9}" for n in names))
+    for row in rows:
+        print(row.label.ljust(LABEL) + "".join(f"{text(v):>9}" for v in row.scores))
+    if len(rows) < 2:
+        return
+    reference = rows[1]
     for row in rows[2:]:
-        gaps = [
-            abs(a - b) for a, b in zip(row.scores, reference, strict=True) if None not in (a, b)
-        ]
+        pairs = zip(row.scores, reference.scores, strict=True)
+        gaps = [abs(a - b) for a, b in pairs if None not in (a, b)]
         failed = sum(a is None for a in row.scores)
         print(
-            f"max |{row.label} - {rows[1].label}| = {max(gaps, default=0.0):.2e}"
+            f"max |{row.label} - {reference.label}| = {max(gaps, default=0.0):.2e}"
             + (f" ({failed} failed)" if failed else "")
         )
-    pairs = [(a, b) for a, b in zip(rows[0].scores, reference, strict=True) if None not in (a, b)]
+    pairs = [(a, b) for a, b in zip(rows[0].scores, reference.scores, strict=True)]
+    pairs = [(a, b) for a, b in pairs if None not in (a, b)]
     if pairs:
         mean = statistics.fmean(b - a for a, b in pairs)
-        print(f"mean ({rows[1].label} - Trainer) = {mean:+.4f} over {len(pairs)} candidates")
+        print(f"mean ({reference.label} - Trainer) = {mean:+.4f} over {len(pairs)} candidates")
 
 
-def bert_shape(folder: Path, sizes: dict[str, int]) -> str:
-    """A randomly initialised BERT of the given shape, with the embedded model's tokenizer."""
-    source = models.resolve(None)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+def bert_shape(folder: Path, sizes: dict[str, int], tokenizer_from: str) -> str:
+    """A randomly initialised BERT of the given shape, with another model's tokenizer."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_from)
     config = transformers.BertConfig(vocab_size=tokenizer.vocab_size, **sizes)
     torch.manual_seed(0)
     transformers.AutoModel.from_config(config).save_pretrained(folder)
@@ -301,16 +368,28 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=EMBEDDED_SETTINGS.batch_size)
     parser.add_argument("--max-length", type=int, default=EMBEDDED_SETTINGS.max_length)
     parser.add_argument("--buckets", type=_list(int), help="also pad batches up to these lengths")
+    parser.add_argument(
+        "--compile", type=_list(str), help="also torch.compile in these modes (with --buckets)"
+    )
+    parser.add_argument("--tuned-jobs", type=_list(str), help="--jobs of the buckets/compile rows")
+    parser.add_argument("--deadline", type=float, default=math.inf, help="no row starts after")
+    parser.add_argument(
+        "--minilm", help="MiniLM-L6 folder (default: the embedded model); its tokenizer is the "
+        "bert-base shape's too"
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny data, 2 candidates")
     args = parser.parse_args()
     if args.smoke:
         args.device, args.train_limit, args.candidates = "cpu", 60, 2
-        args.jobs = ("1", "2", "auto")
+        args.jobs, args.tuned_jobs = ("1", "2", "auto"), ("1", "2")
+        args.buckets, args.compile = args.buckets or (16, 32), args.compile or ("default",)
         args.max_length = 32
-    if any(j != "auto" and not j.isdigit() for j in args.jobs):
-        parser.error("--jobs takes counts and auto, e.g. 1,2,4,8,auto")
+    if any(j != "auto" and not j.isdigit() for j in (*args.jobs, *(args.tuned_jobs or ()))):
+        parser.error("--jobs and --tuned-jobs take counts and auto, e.g. 1,2,4,8,auto")
+    if args.compile and not args.buckets:
+        parser.error("--compile needs --buckets: compiled code pays on shapes that repeat")
     unknown = set(args.models) - {"minilm", "bert-base"}
     if unknown:
         parser.error(f"--models: unknown {sorted(unknown)} (minilm, bert-base)")
@@ -326,23 +405,29 @@ def main() -> None:
         }
     )
     task = load_task(DataSpec(task=args.task, train_limit=args.train_limit))
+    minilm = str(models.resolve(args.minilm))
     print(
         f"{torch.cuda.get_device_name(args.device) if args.device.startswith('cuda') else 'cpu'}"
-        f", torch {torch.__version__}, {os.cpu_count()} CPU cores, "
-        f"load average {os.getloadavg()[0]:.1f}{' (--smoke)' if args.smoke else ''}"
+        f", torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}"
+        f"{' (--smoke)' if args.smoke else ''}; MiniLM from {minilm}"
     )
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.models:
+            if time.perf_counter() - START > args.deadline:
+                print(f"\n{name}: skipped (--deadline {args.deadline:g} s passed)")
+                continue
             if name == "minilm":
-                run_model("MiniLM-L6", None, task, args)
+                run_model("MiniLM-L6", minilm, task, args)
             else:
                 shape = TINY_BERT if args.smoke else BERT_BASE
-                folder = bert_shape(Path(scratch, "bert"), shape)
+                folder = bert_shape(Path(scratch, "bert"), shape, minilm)
                 run_model("bert-base shape" if not args.smoke else "tiny bert", folder, task, args)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
+START = time.perf_counter()  # --deadline counts from here
+
 if __name__ == "__main__":
-    start = time.perf_counter()
     main()
-    print(f"whole run {time.perf_counter() - start:.0f} s")
+    print(f"whole run {time.perf_counter() - START:.0f} s")

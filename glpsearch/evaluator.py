@@ -63,6 +63,14 @@ class Evaluator:
     # only bench/gpu_step.py --buckets sets it, until a GPU measurement shows it pays (on a
     # CPU padding only costs); turning it on for users needs a fingerprint entry.
     length_buckets: tuple[int, ...] = ()
+    # torch.compile's keywords (e.g. {"mode": "reduce-overhead"}) for the model's forward in the
+    # fine-tune step and the eval loop (the backward is compiled with it); None: eager. One
+    # compiled function serves every candidate of the process (same code, new weights). Off
+    # and not in the fingerprint, like length_buckets: only bench/gpu_step.py --compile sets
+    # it. Inductor's kernels draw dropout masks from another random stream than eager's, so a
+    # compiled fine-tune is another random run: turning it on for users needs a fingerprint
+    # entry. (tests/glpsearch/test_compile.py: backend aot_eager scores exactly as eager.)
+    compile_options: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -284,7 +292,7 @@ class Evaluator:
                 batch = _to(batch, self.device)
                 with self._autocast():
                     if objective is None:
-                        loss = model(**batch).loss
+                        loss = self._forward(model, batch).loss
                     else:
                         loss = objective.loss(model, batch)
                 finite &= torch.isfinite(loss)  # on the device: no wait for the GPU each step
@@ -329,7 +337,7 @@ class Evaluator:
         for chunk, batch in self._batches(features):
             labels = batch.pop("labels")
             with self._autocast():
-                logits = model(**batch).logits.float()
+                logits = self._forward(model, batch).logits.float()
             if self.task.label_names is None:
                 loss += torch.nn.functional.mse_loss(logits[:, 0], labels, reduction="sum")
                 outputs.append(logits[:, 0])
@@ -345,6 +353,19 @@ class Evaluator:
         value = metrics.compute(self.task.metric, examples.labels, predicted)
         se = reference.standard_error(self.task.metric, examples.labels, predicted)
         return value, loss.item() / max(1, len(features)), se
+
+    def _forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+        """`model(**batch)`, through torch.compile when `compile_options` asks for it."""
+        options = self.compile_options
+        if options is None:
+            return model(**batch)
+        compiled = getattr(self, "_compiled", None)
+        if compiled is None or compiled[0] != options:  # compiled anew when the options change
+            # Dynamo's limit counts per code object, and `_call` serves every model, shape and
+            # mode (train, eval) of the process: past 8 it would quietly run eager
+            torch._dynamo.config.recompile_limit = max(64, torch._dynamo.config.recompile_limit)
+            compiled = self._compiled = (dict(options), torch.compile(_call, **options))
+        return compiled[1](model, batch)
 
     def _autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -455,6 +476,12 @@ def _max_length(tokenizer: Any, config: Any) -> int | None:
     if isinstance(known, int) and known < 1_000_000:
         return known
     return getattr(config, "max_position_embeddings", None)
+
+
+def _call(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+    """What torch.compile compiles: the model is an argument, so a new candidate (another
+    model of the same shape) reuses the compiled code instead of compiling again."""
+    return model(**batch)
 
 
 def _check_finite(finite: torch.Tensor, step: int) -> None:
