@@ -9,8 +9,7 @@ seeds can be added later; a set's score is the mean. A strategy may ask for a pa
 fine-tune (a `budget`, the fraction of the full run's steps): such jobs are cached and claimed
 apart from full ones, leave a checkpoint in the store, and a longer job of the same (set, seed)
 continues from the longest checkpoint below its budget; a job's `Plan` (glpsearch/plan.py)
-carries all three to the evaluator. It knows nothing of torch or of any
-particular strategy.
+carries all three to the evaluator. It knows nothing of torch or of any particular strategy.
 """
 
 from __future__ import annotations

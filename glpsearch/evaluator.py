@@ -287,7 +287,7 @@ class Evaluator:
                     progress(training.step, stop)
                 if training.step == stop:
                     break
-            else:
+            else:  # the epoch is done: the next draws a new order
                 training.consumed = 0
 
     def _loss(
