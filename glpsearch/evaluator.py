@@ -371,74 +371,6 @@ class Evaluator:
         return batch
 
 
-@dataclasses.dataclass
-class _Training:
-    """A fine-tune in progress: what a checkpoint keeps, so that a continued fine-tune goes on
-    exactly as if it had never stopped (weights, optimizer, schedule, data order, dropout)."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator  # draws each epoch's order of batches
-    loader: DataLoader
-    device: torch.device
-    step: int = 0  # optimizer steps taken
-    consumed: int = 0  # batches of the current epoch trained on
-    rng: dict[str, torch.Tensor] | None = None  # dropout's random state still to take up
-    epoch_start: torch.Tensor = dataclasses.field(init=False)  # `generator` before this epoch
-
-    def __post_init__(self) -> None:
-        self.epoch_start = self.generator.get_state()
-
-    def rest_of_epoch(self) -> Iterator[dict[str, torch.Tensor]]:
-        """This epoch's batches not yet trained on, on the CPU: its order is drawn now (all of
-        a new epoch's, the rest of a restored one's); dropout takes up where a restored
-        checkpoint left it."""
-        self.epoch_start = self.generator.get_state()
-        batches = iter(self.loader)  # draws this epoch's order from `generator`
-        for _ in range(self.consumed):  # continuing a checkpoint: skip what it trained on
-            next(batches)
-        if self.rng is not None:  # dropout goes on exactly where the checkpoint left it
-            _set_rng(self.rng, self.device)
-            self.rng = None
-        return batches
-
-    def update(self, loss: torch.Tensor) -> None:
-        """One optimizer step on the gradients of `loss`, clipped to norm 1."""
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self.schedule.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        self.consumed += 1
-
-    def restore(self, path: str) -> None:
-        """Continue the checkpoint at `path`; none there (or a damaged one): start over."""
-        state = _load_checkpoint(path)
-        if state is None:
-            return
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.generator.set_state(state["epoch_generator"])
-        self.epoch_start = self.generator.get_state()
-        self.step, self.consumed, self.rng = state["step"], state["consumed"], state["rng"]
-
-    def save(self, path: str) -> None:
-        """Leave a checkpoint at `path` that `restore` continues."""
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "step": self.step,
-            "consumed": self.consumed,
-            "epoch_generator": self.epoch_start,
-            "rng": _get_rng(self.device) if self.rng is None else self.rng,  # None: trained on
-        }
-        _save_checkpoint(path, state)
-
-
 def _check_model(folder: Path, task: TaskData) -> tuple[Any, set[str]]:
     """The config (naming the task's labels, so every model built from it says them) and the
     inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the tokenizer
@@ -557,6 +489,74 @@ def _load_checkpoint(path: str) -> dict | None:
     with contextlib.suppress(OSError):
         os.unlink(path)
     return None
+
+
+@dataclasses.dataclass
+class _Training:
+    """A fine-tune in progress: what a checkpoint keeps, so that a continued fine-tune goes on
+    exactly as if it had never stopped (weights, optimizer, schedule, data order, dropout)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator  # draws each epoch's order of batches
+    loader: DataLoader
+    device: torch.device
+    step: int = 0  # optimizer steps taken
+    consumed: int = 0  # batches of the current epoch trained on
+    rng: dict[str, torch.Tensor] | None = None  # dropout's random state still to take up
+    epoch_start: torch.Tensor = dataclasses.field(init=False)  # `generator` before this epoch
+
+    def __post_init__(self) -> None:
+        self.epoch_start = self.generator.get_state()
+
+    def rest_of_epoch(self) -> Iterator[dict[str, torch.Tensor]]:
+        """This epoch's batches not yet trained on, on the CPU: its order is drawn now (all of
+        a new epoch's, the rest of a restored one's); dropout takes up where a restored
+        checkpoint left it."""
+        self.epoch_start = self.generator.get_state()
+        batches = iter(self.loader)  # draws this epoch's order from `generator`
+        for _ in range(self.consumed):  # continuing a checkpoint: skip what it trained on
+            next(batches)
+        if self.rng is not None:  # dropout goes on exactly where the checkpoint left it
+            _set_rng(self.rng, self.device)
+            self.rng = None
+        return batches
+
+    def update(self, loss: torch.Tensor) -> None:
+        """One optimizer step on the gradients of `loss`, clipped to norm 1."""
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.consumed += 1
+
+    def restore(self, path: str) -> None:
+        """Continue the checkpoint at `path`; none there (or a damaged one): start over."""
+        state = _load_checkpoint(path)
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.generator.set_state(state["epoch_generator"])
+        self.epoch_start = self.generator.get_state()
+        self.step, self.consumed, self.rng = state["step"], state["consumed"], state["rng"]
+
+    def save(self, path: str) -> None:
+        """Leave a checkpoint at `path` that `restore` continues."""
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "step": self.step,
+            "consumed": self.consumed,
+            "epoch_generator": self.epoch_start,
+            "rng": _get_rng(self.device) if self.rng is None else self.rng,  # None: trained on
+        }
+        _save_checkpoint(path, state)
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
