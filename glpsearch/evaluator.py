@@ -298,7 +298,9 @@ class Evaluator:
     ) -> torch.Tensor:
         """The task loss, or a student's (`objective`, glpsearch/distill.py)."""
         with self._autocast():
-            return model(**batch).loss if objective is None else objective.loss(model, batch)
+            if objective is None:
+                return model(**batch).loss
+            return objective.loss(model, batch)
 
     @torch.inference_mode()
     def _score(
