@@ -8,8 +8,8 @@ same candidate twice. With several seeds, each (set, seed) is a job cached on it
 seeds can be added later; a set's score is the mean. A strategy may ask for a partial
 fine-tune (a `budget`, the fraction of the full run's steps): such jobs are cached and claimed
 apart from full ones, leave a checkpoint in the store, and a longer job of the same (set, seed)
-continues from the longest checkpoint below its budget. It knows nothing of torch or of any
-particular strategy.
+continues from the longest checkpoint below its budget; a job's `Plan` (glpsearch/plan.py)
+carries all three to the evaluator. It knows nothing of torch or of any particular strategy.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from glpsearch.errors import UserError
 from glpsearch.failures import EnvironmentFailure, environmental, reason
+from glpsearch.plan import FULL, Plan
 from glpsearch.score import Score
 from glpsearch.store import Key, Store, StoreError
 from glpsearch.strategies import Estimate, Layers, SearchResult, Strategy
@@ -49,28 +50,27 @@ class Scorer(Protocol):
         removed: Iterable[int],
         seed: int,
         progress: Callable[[int, int], None] | None,
-        budget: float = 1.0,
-        resume: str | None = None,
-        save: str | None = None,
+        plan: Plan = FULL,
     ) -> Score:
-        """Fine-tune for the first `budget` of the full run's steps, continuing the checkpoint
-        `resume` when given and leaving one at `save`; the last three are only passed for
-        partial or continued jobs, so a scorer that never trains partially may omit them."""
+        """Fine-tune as `plan` says; it is only passed when not `plain` (a partial or
+        continued job), so a scorer that never trains partially may omit it."""
         ...
 
 
 @dataclass(frozen=True)
 class Job:
-    """One fine-tune: a removed set trained with one seed for a fraction `budget` of the full
-    run's steps. The unit of caching and claims."""
+    """One fine-tune: a removed set trained with one seed as `plan` says. The unit of caching
+    and claims: its identity is the set, the seed and the plan's budget (the plan's checkpoint
+    paths say how it runs, not what it computes)."""
 
     removed: Layers
     seed: int
-    budget: float = 1.0
-    # Checkpoints to continue from and to leave: how this run goes, not what it computes, so
-    # they take no part in a job's identity.
-    resume: str | None = field(default=None, compare=False)
-    save: str | None = field(default=None, compare=False)
+    plan: Plan = FULL
+
+    @property
+    def budget(self) -> float:
+        """The fraction of the full run's steps it trains for."""
+        return self.plan.budget
 
     def key(self, fingerprint: str) -> Key:
         """Its key in the store under an evaluator's `fingerprint` (checks the budget)."""
@@ -129,9 +129,7 @@ def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | Non
     user's to fix (`UserError`: a model whose weights fail to load on the first fine-tune),
     which is raised."""
     start = time.perf_counter()
-    partial: dict[str, Any] = {}
-    if job.budget != 1.0 or job.resume is not None:
-        partial = {"budget": job.budget, "resume": job.resume, "save": job.save}
+    partial = {} if job.plan.plain else {"plan": job.plan}
     try:
         score = scorer.evaluate(job.removed, job.seed, progress, **partial)
     except UserError:  # the input is bad (weights that load only now): the run stops, in a line
@@ -292,7 +290,7 @@ class Engine:
     def lookup(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[Outcome]:
         """Outcomes for `candidates`, in order: from this run, the store, or fresh fine-tunes."""
         unique = list(dict.fromkeys(frozenset(c) for c in candidates))
-        jobs = [Job(removed, seed, budget) for removed in unique for seed in self.seeds]
+        jobs = [Job(removed, seed, Plan(budget)) for removed in unique for seed in self.seeds]
         for job in jobs:
             if job not in self.results and (known := self._from_store(job)):
                 self.results[job] = known
@@ -384,11 +382,9 @@ class Engine:
         when partial, leaving its own for a longer run to continue."""
         key = self._key(job)
         shorter = [path for b, path in self.store.checkpoints(key).items() if b < job.budget]
-        return replace(
-            job,
-            resume=str(shorter[-1]) if shorter else None,
-            save=None if job.budget == 1.0 else str(self.store.checkpoint_path(key)),
-        )
+        resume = str(shorter[-1]) if shorter else None
+        save = None if job.budget == 1.0 else str(self.store.checkpoint_path(key))
+        return replace(job, plan=replace(job.plan, resume=resume, save=save))
 
     def _claim_some(self, pending: list[Job]) -> list[Job]:
         """Claim as many jobs as the runner computes at once (one, in process), so that two
@@ -422,7 +418,7 @@ class Engine:
 
     def _settle(self, removed: Layers, budget: float) -> None:
         """Once every seed of `removed` is known, its outcome is final: report it."""
-        mine = [self.results.get(Job(removed, seed, budget)) for seed in self.seeds]
+        mine = [self.results.get(Job(removed, seed, Plan(budget))) for seed in self.seeds]
         if any(result is None for result in mine) or (removed, budget) in self.settled:
             return
         outcome = Outcome(removed, tuple(r for r in mine if r is not None))

@@ -5,9 +5,9 @@ layer list, the tokenizer, --max-length, a folder without weights) is checked wh
 the pretrained weights are read and the task tokenized on the first fine-tune, once per process,
 so a search the cache answers entirely never pays for them, nor `speed`/`export` for the
 fingerprint (computed when first asked for). Each candidate then costs one copy of the weights
-plus its fine-tune. A fine-tune may stop after a fraction (`budget`) of its steps and
-leave a checkpoint from which a later call continues it exactly as if it had never stopped.
-Knows nothing of search order or the cache.
+plus its fine-tune. A fine-tune runs as its `Plan` (glpsearch/plan.py) says: it may stop after
+a fraction (`budget`) of its steps and leave a checkpoint from which a later call continues it
+exactly as if it had never stopped. Knows nothing of search order or the cache.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from glpsearch import distill as distillation
 from glpsearch.config import DistillSettings, TrainSettings
 from glpsearch.data import Examples, TaskData
 from glpsearch.errors import UserError
+from glpsearch.plan import FULL, Plan
 from glpsearch.score import CandidateFailed, Score
 
 # Bump whenever the fine-tune or scoring procedure changes: it invalidates every cached score.
@@ -200,21 +201,15 @@ class Evaluator:
         removed: Iterable[int],
         seed: int,
         progress: Progress | None = None,
-        budget: float = 1.0,
-        resume: str | None = None,
-        save: str | None = None,
+        plan: Plan = FULL,
     ) -> torch.nn.Module:
-        """The pruned model fine-tuned on the task's training part: a candidate, or an export.
-
-        With `budget` < 1 it stops after that fraction of the full run's steps (the learning
-        rate schedule still spans the full run) and, given `save`, leaves a checkpoint there;
-        given `resume`, it continues such a checkpoint instead of starting over.
-        """
+        """The pruned model fine-tuned on the task's training part as `plan` says (all of the
+        fine-tune, from its start, unless told otherwise): a candidate, or an export."""
         objective = None  # before the student is built: its seed then starts its random stream
         if self.distill is not None:
             objective = distillation.Objective(self, self.teacher(progress), removed)
         model = self.build(removed, seed)
-        self._fine_tune(model, seed, progress, budget, resume, save, objective)
+        self._fine_tune(model, seed, progress, plan, objective)
         return model
 
     def evaluate(
@@ -222,12 +217,10 @@ class Evaluator:
         removed: Iterable[int],
         seed: int,
         progress: Progress | None = None,
-        budget: float = 1.0,
-        resume: str | None = None,
-        save: str | None = None,
+        plan: Plan = FULL,
     ) -> Score:
         start = time.perf_counter()
-        model = self.train(removed, seed, progress, budget, resume, save)
+        model = self.train(removed, seed, progress, plan)
         trained = time.perf_counter()
         value, loss, se = self._score(model, self._heldout, self.task.heldout)
         return Score(
@@ -247,11 +240,23 @@ class Evaluator:
         model: torch.nn.Module,
         seed: int,
         progress: Progress | None,
-        budget: float = 1.0,
-        resume: str | None = None,
-        save: str | None = None,
+        plan: Plan = FULL,
         objective: distillation.Objective | None = None,
     ) -> None:
+        """Train `model` as `plan` says: continue its checkpoint, train on to its stop, and
+        leave a checkpoint when that is short of the full run."""
+        training = self._start(model, seed, objective)
+        if plan.resume is not None:
+            training.restore(plan.resume)
+        self._train_until(training, plan.stop(self.total_steps), progress, objective)
+        if plan.save is not None and training.step < self.total_steps:
+            training.save(plan.save)
+
+    def _start(
+        self, model: torch.nn.Module, seed: int, objective: distillation.Objective | None
+    ) -> _Training:
+        """A fine-tune at its first step: batches of similar lengths in an order drawn from
+        `seed`, AdamW, the linear schedule with warmup over the full run."""
         s = self.settings
         features = self._train if objective is None else objective.features(self._train)
         generator = torch.Generator().manual_seed(seed)
@@ -268,62 +273,43 @@ class Evaluator:
             fused=self.device.type in ("cpu", "cuda"),
         )
         schedule = get_linear_schedule_with_warmup(optimizer, round(s.warmup_ratio * total), total)
-        stop = min(total, max(1, round(budget * total)))
-        step, consumed, rng = 0, 0, None  # consumed: batches of the current epoch trained on
-        state = _load_checkpoint(resume) if resume is not None else None
-        if state is not None:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            generator.set_state(state["epoch_generator"])
-            step, consumed, rng = state["step"], state["consumed"], state["rng"]
-        epoch_start = generator.get_state()
+        return _Training(model, optimizer, schedule, generator, loader, self.device)
+
+    def _train_until(
+        self,
+        training: _Training,
+        stop: int,
+        progress: Progress | None,
+        objective: distillation.Objective | None,
+    ) -> None:
+        """Train on to optimizer step `stop`, epoch after epoch."""
         finite = torch.ones((), dtype=torch.bool, device=self.device)
-        model.train()
-        while step < stop:
-            epoch_start = generator.get_state()
-            batches = iter(loader)  # draws this epoch's order from `generator`
-            for _ in range(consumed):  # continuing a checkpoint: skip what it trained on
-                next(batches)
-            if rng is not None:  # dropout goes on exactly where the checkpoint left it
-                _set_rng(rng, self.device)
-                rng = None
-            for batch in batches:
-                batch = _to(batch, self.device)
-                with self._autocast():
-                    if objective is None:
-                        loss = self._forward(model, batch).loss
-                    else:
-                        loss = objective.loss(model, batch)
+        training.model.train()
+        while training.step < stop:
+            for batch in training.rest_of_epoch():
+                loss = self._loss(training.model, _to(batch, self.device), objective)
                 finite &= torch.isfinite(loss)  # on the device: no wait for the GPU each step
-                if (step + 1) % FINITE_CHECK_STEPS == 0 or step + 1 == stop:
-                    _check_finite(finite, step + 1)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                consumed += 1
+                if (training.step + 1) % FINITE_CHECK_STEPS == 0 or training.step + 1 == stop:
+                    _check_finite(finite, training.step + 1)
+                training.update(loss)
                 if progress is not None:
-                    progress(step, stop)
-                if step == stop:
+                    progress(training.step, stop)
+                if training.step == stop:
                     break
-            else:
-                consumed = 0
-        if save is not None and step < total:
-            _save_checkpoint(
-                save,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "step": step,
-                    "consumed": consumed,
-                    "epoch_generator": epoch_start,
-                    "rng": _get_rng(self.device) if rng is None else rng,  # None: trained on
-                },
-            )
+            else:  # the epoch is done: the next draws a new order
+                training.consumed = 0
+
+    def _loss(
+        self,
+        model: torch.nn.Module,
+        batch: dict[str, torch.Tensor],
+        objective: distillation.Objective | None,
+    ) -> torch.Tensor:
+        """The task loss, or a student's (`objective`, glpsearch/distill.py)."""
+        with self._autocast():
+            if objective is None:
+                return self._forward(model, batch).loss
+            return objective.loss(model, batch)
 
     @torch.inference_mode()
     def _score(
@@ -547,6 +533,74 @@ def _load_checkpoint(path: str) -> dict | None:
     with contextlib.suppress(OSError):
         os.unlink(path)
     return None
+
+
+@dataclasses.dataclass
+class _Training:
+    """A fine-tune in progress: what a checkpoint keeps, so that a continued fine-tune goes on
+    exactly as if it had never stopped (weights, optimizer, schedule, data order, dropout)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator  # draws each epoch's order of batches
+    loader: DataLoader
+    device: torch.device
+    step: int = 0  # optimizer steps taken
+    consumed: int = 0  # batches of the current epoch trained on
+    rng: dict[str, torch.Tensor] | None = None  # dropout's random state still to take up
+    epoch_start: torch.Tensor = dataclasses.field(init=False)  # `generator` before this epoch
+
+    def __post_init__(self) -> None:
+        self.epoch_start = self.generator.get_state()
+
+    def rest_of_epoch(self) -> Iterator[dict[str, torch.Tensor]]:
+        """This epoch's batches not yet trained on, on the CPU: its order is drawn now (all of
+        a new epoch's, the rest of a restored one's); dropout takes up where a restored
+        checkpoint left it."""
+        self.epoch_start = self.generator.get_state()
+        batches = iter(self.loader)  # draws this epoch's order from `generator`
+        for _ in range(self.consumed):  # continuing a checkpoint: skip what it trained on
+            next(batches)
+        if self.rng is not None:  # dropout goes on exactly where the checkpoint left it
+            _set_rng(self.rng, self.device)
+            self.rng = None
+        return batches
+
+    def update(self, loss: torch.Tensor) -> None:
+        """One optimizer step on the gradients of `loss`, clipped to norm 1."""
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.consumed += 1
+
+    def restore(self, path: str) -> None:
+        """Continue the checkpoint at `path`; none there (or a damaged one): start over."""
+        state = _load_checkpoint(path)
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.generator.set_state(state["epoch_generator"])
+        self.epoch_start = self.generator.get_state()
+        self.step, self.consumed, self.rng = state["step"], state["consumed"], state["rng"]
+
+    def save(self, path: str) -> None:
+        """Leave a checkpoint at `path` that `restore` continues."""
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "step": self.step,
+            "consumed": self.consumed,
+            "epoch_generator": self.epoch_start,
+            "rng": _get_rng(self.device) if self.rng is None else self.rng,  # None: trained on
+        }
+        _save_checkpoint(path, state)
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

@@ -41,7 +41,7 @@ def fine_tunes(monkeypatch) -> list[bool]:
     real = Evaluator._fine_tune
 
     def counted(self, model, seed, progress, *rest, **kwargs):
-        objective = kwargs.get("objective", rest[3] if len(rest) > 3 else None)
+        objective = kwargs.get("objective", rest[1] if len(rest) > 1 else None)
         calls.append(objective is not None)
         return real(self, model, seed, progress, *rest, **kwargs)
 

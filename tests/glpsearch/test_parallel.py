@@ -18,7 +18,7 @@ from glpsearch.data import load_task
 from glpsearch.engine import Engine, TrainingProgress
 from glpsearch.evaluator import Evaluator
 from glpsearch.parallel import JoblibRunner, Recipe
-from glpsearch.store import Store
+from glpsearch.store import Key, Store
 from glpsearch.strategies import make
 
 SETTINGS = TrainSettings(epochs=5, lr=3e-3, batch_size=8, max_length=32)
@@ -174,6 +174,29 @@ def test_a_score_is_the_same_alone_and_beside_others(evaluator, recipe, sequenti
         runner.close()
     assert alone == beside[1] == sequential[1][step[1]]
     assert beside == [sequential[1][removed] for removed in step]
+
+
+def test_partial_fine_tunes_on_workers_leave_checkpoints_that_continue_exactly(
+    evaluator, recipe, sequential, tmp_path
+):
+    """A job's plan travels to the workers: half fine-tunes there leave checkpoints in the
+    driver's store, and full ones continue them (from step 33 of 65) to straight runs' scores."""
+    step = [frozenset({layer}) for layer in range(evaluator.n_layers)]
+    events = []
+    runner = JoblibRunner(recipe, jobs=2)
+    try:
+        with Store(tmp_path) as store:
+            engine = Engine(evaluator, store, on_event=events.append, runner=runner)
+            engine.lookup(step, budget=0.5)
+            keys = [Key(evaluator.fingerprint, 0, removed) for removed in step]
+            assert all(list(store.checkpoints(key)) == [0.5] for key in keys)
+            full = [outcome.value for outcome in engine.lookup(step)]
+            assert all(store.checkpoints(key) == {} for key in keys)
+    finally:
+        runner.close()
+    assert full == [sequential[1][removed] for removed in step]
+    steps = [e.step for e in events if isinstance(e, TrainingProgress) and e.job.budget == 1.0]
+    assert min(steps) == 33 and max(steps) == 65
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.engine import Engine
 from glpsearch.evaluator import Evaluator
+from glpsearch.plan import FULL, Plan
 from glpsearch.store import Key, Store
 from glpsearch.strategies import StrategyOptions, make
 
@@ -38,24 +39,27 @@ def test_a_stopped_and_continued_fine_tune_is_the_same_fine_tune(evaluator, tmp_
     quarter, half = str(tmp_path / "quarter.ckpt"), str(tmp_path / "half.ckpt")
     straight = evaluator.train({1}, 0)
     first, second, third = [], [], []
-    evaluator.train({1}, 0, _steps(first), budget=0.25, save=quarter)
-    evaluator.train({1}, 0, _steps(second), budget=0.5, resume=quarter, save=half)
-    continued = evaluator.train({1}, 0, _steps(third), resume=half)
+    evaluator.train({1}, 0, _steps(first), Plan(0.25, save=quarter))
+    evaluator.train({1}, 0, _steps(second), Plan(0.5, resume=quarter, save=half))
+    continued = evaluator.train({1}, 0, _steps(third), Plan(resume=half))
     assert (first, second, third) == (list(range(1, 7)), list(range(7, 14)), list(range(14, 27)))
     expected, got = straight.state_dict(), continued.state_dict()
     assert all(torch.equal(expected[name], got[name]) for name in expected)
-    assert evaluator.evaluate({1}, 0, resume=quarter).value == evaluator.evaluate({1}, 0).value
+    assert (
+        evaluator.evaluate({1}, 0, plan=Plan(resume=quarter)).value
+        == evaluator.evaluate({1}, 0).value
+    )
 
 
 def test_a_partial_fine_tune_scores_and_leaves_only_finished_checkpoints(evaluator, tmp_path):
-    score = evaluator.evaluate({2}, 0, budget=0.25, save=str(tmp_path / "q.ckpt"))
+    score = evaluator.evaluate({2}, 0, plan=Plan(0.25, save=str(tmp_path / "q.ckpt")))
     assert 0.0 <= score.value <= 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["q.ckpt"]  # no temporary file is left
 
 
 def test_a_vanished_checkpoint_means_starting_over(evaluator, tmp_path):
     trace: list[int] = []
-    score = evaluator.evaluate({2}, 0, _steps(trace), resume=str(tmp_path / "gone.ckpt"))
+    score = evaluator.evaluate({2}, 0, _steps(trace), Plan(resume=str(tmp_path / "gone.ckpt")))
     assert trace == list(range(1, 27))
     assert score.value == evaluator.evaluate({2}, 0).value
 
@@ -63,7 +67,7 @@ def test_a_vanished_checkpoint_means_starting_over(evaluator, tmp_path):
 @pytest.mark.parametrize("damage", ["truncated", "empty", "not a checkpoint"])
 def test_a_damaged_checkpoint_is_deleted_and_the_fine_tune_starts_over(evaluator, tmp_path, damage):
     checkpoint = tmp_path / "q.ckpt"
-    evaluator.evaluate({2}, 0, budget=0.25, save=str(checkpoint))
+    evaluator.evaluate({2}, 0, plan=Plan(0.25, save=str(checkpoint)))
     data = checkpoint.read_bytes()
     if damage == "truncated":  # what a full disk or a killed copy leaves
         checkpoint.write_bytes(data[: len(data) // 2])
@@ -72,7 +76,7 @@ def test_a_damaged_checkpoint_is_deleted_and_the_fine_tune_starts_over(evaluator
     else:
         torch.save({"weights": torch.ones(2)}, checkpoint)
     trace: list[int] = []
-    score = evaluator.evaluate({2}, 0, _steps(trace), resume=str(checkpoint))
+    score = evaluator.evaluate({2}, 0, _steps(trace), Plan(resume=str(checkpoint)))
     assert trace == list(range(1, 27))  # started over: the file's fault is not the candidate's
     assert score.value == evaluator.evaluate({2}, 0).value
     assert not checkpoint.exists()
@@ -91,12 +95,12 @@ class Interrupting:
     def describe(self) -> dict:
         return self.evaluator.describe()
 
-    def evaluate(self, removed, seed, progress=None, budget=1.0, resume=None, save=None):
+    def evaluate(self, removed, seed, progress=None, plan=FULL):
         if len(self.trained) + 1 == self.interrupt_at:
             raise KeyboardInterrupt
         steps: list[int] = []
-        self.trained.append((frozenset(removed), budget, steps))
-        return self.evaluator.evaluate(removed, seed, _steps(steps), budget, resume, save)
+        self.trained.append((frozenset(removed), plan.budget, steps))
+        return self.evaluator.evaluate(removed, seed, _steps(steps), plan)
 
 
 def _halving(scorer, folder):
@@ -146,13 +150,13 @@ class Partial:
     def describe(self) -> dict:
         return {"model": "scripted"}
 
-    def evaluate(self, removed, seed, progress=None, budget=1.0, resume=None, save=None):
+    def evaluate(self, removed, seed, progress=None, plan=FULL):
         from glpsearch.score import Score
 
-        removed = frozenset(removed)
+        removed, budget, resume = frozenset(removed), plan.budget, plan.resume
         self.calls.append((removed, budget, resume and resume.rsplit("/", 1)[1]))
-        if save is not None:
-            with open(save, "w") as handle:
+        if plan.save is not None:
+            with open(plan.save, "w") as handle:
                 handle.write("checkpoint")
         return Score(0.5 + 0.01 * sum(removed) - 0.1 * (1 - budget), "accuracy", 0, 0, 1, 1)
 
