@@ -392,8 +392,11 @@ def _build(
     if len(indices) < 20:
         raise UserError(f"{name} has {len(indices)} training examples; at least 20 are needed")
     stratify = [train.labels[i] for i in indices] if label_names is not None else None
-    key = [indices, stratify, spec.heldout_fraction, SPLIT_SEED, version("scikit-learn")]
-    fit, held = memo.recall("split", key, lambda: _split(indices, stratify, spec.heldout_fraction))
+    fit, held = memo.recall(
+        "split",
+        lambda: [indices, stratify, spec.heldout_fraction, SPLIT_SEED, version("scikit-learn")],
+        lambda: _split(indices, stratify, spec.heldout_fraction),
+    )
     return TaskData(
         name,
         _subset(train, fit),

@@ -25,20 +25,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import torch
-import transformers
 from torch.utils.data import DataLoader
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    get_linear_schedule_with_warmup,
-)
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from glpsearch import __version__, memo, metrics, models, reference, surgery
 from glpsearch import distill as distillation
@@ -84,8 +76,6 @@ class Evaluator:
     ) -> None:
         """`distill`: train every model as a student of the fine-tuned unpruned model, kept
         in the folder `teachers` (glpsearch/distill.py)."""
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
         self.task = task
         self.settings = settings
         self.device = torch.device(device)
@@ -96,21 +86,9 @@ class Evaluator:
         self.precision = (
             "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
         )
-        self._config = _load_config(self.model_dir, task)
-        self._inputs = _architecture(self.model_dir, self._config)
-        self.n_layers = self._config.num_hidden_layers
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        except Exception as exc:
-            raise UserError(f"cannot load the tokenizer of {self.model_dir}: {exc}") from None
-        if len(self.tokenizer) <= len(set(self.tokenizer.all_special_tokens)):
-            # transformers builds a tokenizer of special tokens only when the folder has no
-            # tokenizer files: every word would be [UNK] and every score meaningless
-            raise UserError(
-                f"{self.model_dir} has no tokenizer files (its tokenizer knows no words); "
-                "give a folder saved with the model's tokenizer (tokenizer.save_pretrained)"
-            )
-        limit = _max_length(self.tokenizer, self._config)
+        facts = memo.recall("model", self._model_key, self._check_model)
+        self.n_layers, self._inputs = facts["n_layers"], set(facts["inputs"])
+        limit = facts["max_length"]
         if limit is not None and settings.max_length > limit:
             raise UserError(
                 f"--max-length {settings.max_length} exceeds what the model can read ({limit})"
@@ -118,12 +96,63 @@ class Evaluator:
         self.distill, self.teachers = distill, teachers
         self._teacher: distillation.Teacher | None = None
 
+    def _model_key(self) -> list:
+        """What `_check_model`'s answer depends on: the model's files, the labels its config
+        names, and the code that reads them."""
+        task = self.task
+        return [
+            self._digest,
+            task.label_names,
+            task.num_labels,
+            version("transformers"),
+            __version__,
+            EVALUATOR_VERSION,
+        ]
+
+    def _check_model(self) -> dict[str, Any]:
+        """What a fine-tune relies on, checked from the config, the tokenizer and a weightless
+        copy of the model (no weights read), so what can be refused is refused now, not at the
+        first candidate. Remembered (glpsearch/memo.py), keyed by the model's files: it imports
+        transformers and the model's code, over two seconds a cached re-run has no use for."""
+        config = self._config
+        inputs = _architecture(self.model_dir, config)
+        tokenizer = self.tokenizer
+        if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+            # transformers builds a tokenizer of special tokens only when the folder has no
+            # tokenizer files: every word would be [UNK] and every score meaningless
+            raise UserError(
+                f"{self.model_dir} has no tokenizer files (its tokenizer knows no words); "
+                "give a folder saved with the model's tokenizer (tokenizer.save_pretrained)"
+            )
+        return {
+            "n_layers": config.num_hidden_layers,
+            "inputs": inputs,
+            "max_length": _max_length(tokenizer, config),
+        }
+
+    @functools.cached_property
+    def _config(self) -> Any:
+        """The config, naming the task's labels so every model built from it says them."""
+        return _load_config(self.model_dir, self.task)
+
+    @functools.cached_property
+    def tokenizer(self) -> Any:
+        try:
+            return _transformers().AutoTokenizer.from_pretrained(self.model_dir)
+        except Exception as exc:
+            raise UserError(f"cannot load the tokenizer of {self.model_dir}: {exc}") from None
+
+    @functools.cached_property
+    def _digest(self) -> str:
+        """The model's files, hashed (a tenth of a second for MiniLM's 90 MB)."""
+        return models.digest(self.model_dir)
+
     @functools.cached_property
     def plain_fingerprint(self) -> str:
         """The fingerprint without distillation: a distilled run's teacher's. It hashes the
         model's files and the data, never loaded weights or tokens."""
         payload = {
-            "model": models.digest(self.model_dir),
+            "model": self._digest,
             "data": self.task.digest(),
             "settings": asdict(self.settings),
             "num_labels": self.task.num_labels,
@@ -179,7 +208,9 @@ class Evaluator:
         """The pretrained model with `removed` layers gone; new heads initialised from `seed`."""
         state, fresh = self._template  # first: loading draws on the random stream
         torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_config(copy.deepcopy(self._config))
+        model = _transformers().AutoModelForSequenceClassification.from_config(
+            copy.deepcopy(self._config)
+        )
         model.load_state_dict({k: v for k, v in state.items() if k not in fresh}, strict=False)
         return surgery.remove_layers(model, removed).to(self.device)
 
@@ -257,6 +288,9 @@ class Evaluator:
     ) -> _Training:
         """A fine-tune at its first step: batches of similar lengths in an order drawn from
         `seed`, AdamW, the linear schedule with warmup over the full run."""
+        from transformers import get_linear_schedule_with_warmup
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
         s = self.settings
         features = self._train if objective is None else objective.features(self._train)
         generator = torch.Generator().manual_seed(seed)
@@ -383,7 +417,7 @@ class Evaluator:
         """Padded to the batch's longest example, or up to the shortest of `length_buckets`
         that holds it."""
         if not hasattr(self, "_collator"):
-            self._collator = DataCollatorWithPadding(self.tokenizer)
+            self._collator = _transformers().DataCollatorWithPadding(self.tokenizer)
         longest = max(len(f["input_ids"]) for f in features)
         bucket = next((n for n in self.length_buckets if n >= longest), None)
         collate = self._collator
@@ -404,7 +438,7 @@ def _load_config(folder: Path, task: TaskData) -> Any:
         ids = {name: i for i, name in enumerate(names)}
         labels = {"id2label": dict(enumerate(names)), "label2id": ids}
     try:
-        config = AutoConfig.from_pretrained(
+        config = _transformers().AutoConfig.from_pretrained(
             folder,
             num_labels=task.num_labels,
             problem_type="regression" if names is None else "single_label_classification",
@@ -417,23 +451,19 @@ def _load_config(folder: Path, task: TaskData) -> Any:
     return config
 
 
-def _architecture(folder: Path, config: Any) -> set[str]:
+def _architecture(folder: Path, config: Any) -> list[str]:
     """The inputs the model's forward takes (DistilBERT has no token_type_ids, whatever the
-    tokenizer makes), from a weightless copy (on the meta device) that proves the model class
-    loads and its layer list is found: what can be refused is refused now, not at the first
-    candidate. Remembered (glpsearch/memo.py): building the copy imports the model's code."""
-
-    def check() -> list[str]:
-        try:
-            with torch.device("meta"):
-                skeleton = AutoModelForSequenceClassification.from_config(copy.deepcopy(config))
-        except Exception as exc:
-            raise _unloadable(folder, exc) from None
-        surgery.layer_list(skeleton)
-        return sorted(inspect.signature(skeleton.forward).parameters)
-
-    key = [config.to_json_string(), transformers.__version__, __version__, EVALUATOR_VERSION]
-    return set(memo.recall("architecture", key, check))
+    tokenizer makes), from a copy without weights (on the meta device) whose class loads and
+    whose encoder layer list is found."""
+    try:
+        with torch.device("meta"):
+            skeleton = _transformers().AutoModelForSequenceClassification.from_config(
+                copy.deepcopy(config)
+            )
+    except Exception as exc:
+        raise _unloadable(folder, exc) from None
+    surgery.layer_list(skeleton)
+    return sorted(inspect.signature(skeleton.forward).parameters)
 
 
 _WEIGHTS = (".safetensors", ".bin")  # what transformers reads weights from, sharded or not
@@ -442,13 +472,23 @@ _WEIGHTS = (".safetensors", ".bin")  # what transformers reads weights from, sha
 def _load_weights(folder: Path, config: Any) -> tuple[dict, set[str]]:
     """The pretrained state dict and the weights the checkpoint lacks (new heads)."""
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
+        model, info = _transformers().AutoModelForSequenceClassification.from_pretrained(
             folder, config=config, output_loading_info=True, ignore_mismatched_sizes=True
         )
     except Exception as exc:
         raise _unloadable(folder, exc) from None
     fresh = set(info.get("missing_keys", ())) | {k for k, *_ in info.get("mismatched_keys", ())}
     return model.state_dict(), fresh
+
+
+def _transformers() -> Any:
+    """transformers, imported when first needed (over a second: a re-run the cache answers
+    entirely never needs it), its logging quiet (failures become one line of ours)."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    return transformers
 
 
 def _unloadable(folder: Path, exc: Exception) -> UserError:

@@ -1,14 +1,15 @@
 """Small facts a re-run would pay seconds of imports to learn again, kept in the cache folder.
 
-A run the cache answers entirely trains nothing, yet checking the model's architecture imports
-its modelling code (a weightless copy finds the layer list and the forward's inputs) and the
-85/15 split imports scikit-learn: over two seconds of a five-second re-run. Both are pure
-functions of what they are keyed by (the config and the library versions; the labels, the
-fraction and the seed), so their answers are kept as JSON files under `<cache>/memo/`.
+A run the cache answers entirely trains nothing, yet checking the model (its config, its
+tokenizer, and a weightless copy that finds the layer list and the forward's inputs) imports
+transformers and the model's code, and the 85/15 split imports scikit-learn: over three seconds
+of a re-run that otherwise takes four. Both are pure functions of what they are keyed by (the
+model's file hash, its labels and the library versions; the labels, the fraction and the seed),
+so their answers are kept as JSON files under `<cache>/memo/`.
 
-Only a run that succeeded writes what it learned (`save`): a run refused on bad input leaves
-the cache folder as it was. A folder that is not yet a glpsearch cache is neither read nor
-written, and a file that cannot be read is learned again, never trusted. Code that asks
+Only a run whose store has opened writes what it learned (`save`): a run refused on bad input
+leaves the cache folder as it was. A folder that is not yet a glpsearch cache is neither read
+nor written, and a file that cannot be read is learned again, never trusted. Code that asks
 (`recall`) outside `Memo.active` (worker processes, the library's own tests) just computes.
 """
 
@@ -64,13 +65,14 @@ class Memo:
         self.learned.clear()
 
 
-def recall(kind: str, key: Any, learn: Callable[[], T]) -> T:
-    """`learn()`, or what it returned before for the same JSON-able `key` (its value must be
-    JSON-able too, and read back as JSON: lists, not tuples or sets)."""
+def recall(kind: str, key: Callable[[], Any], learn: Callable[[], T]) -> T:
+    """`learn()`, or what it returned before for the same JSON-able `key()` (called only
+    inside an active memo: a key may cost a hash). The value must be JSON-able too, and is
+    read back as JSON: lists, not tuples or sets."""
     memo = _active.get()
     if memo is None:
         return learn()
-    digest = hashlib.sha256(json.dumps([kind, key], sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps([kind, key()], sort_keys=True).encode()).hexdigest()
     name = Path(f"{kind}-{digest[:24]}.json")
     folder = memo.folder
     if folder is not None:

@@ -338,11 +338,11 @@ def test_a_save_to_disk_dataset_shows_its_class_names_in_table_record_and_export
     assert "labels: negative, positive" in (exported / "README.md").read_text()
 
 
-def test_a_replay_imports_neither_the_model_code_nor_scikit_learn(finished, tmp_path):
-    """A re-run the cache answers trains nothing: the architecture check and the 85/15 split
-    are remembered (glpsearch/memo.py), so it imports neither (over two seconds of its five)."""
+def test_a_replay_imports_neither_transformers_nor_scikit_learn(finished, tmp_path):
+    """A re-run the cache answers trains nothing: the model's checks and the 85/15 split are
+    remembered (glpsearch/memo.py), so it imports neither (over three seconds)."""
     cache, _, args = finished
-    heavy = ("sklearn", "scipy.stats", "transformers.models.bert.modeling_bert")
+    heavy = ("sklearn", "scipy.stats", "transformers")
     code = (
         "import json, sys; from glpsearch.cli import main; code = main(json.loads(sys.argv[1])); "
         f"print(json.dumps([code, sorted(m for m in sys.modules if m.startswith({heavy!r}))]))"
