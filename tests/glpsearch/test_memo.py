@@ -51,34 +51,34 @@ def test_a_saved_fact_is_read_by_the_next_run_without_learning(cache):
 
 def test_nothing_is_written_before_save(cache):
     with Memo(cache).active():
-        memo.recall("architecture", lambda: ["config"], lambda: ["input_ids"])
+        memo.recall("model", lambda: ["config"], lambda: ["input_ids"])
     assert not (cache / "memo").exists()
 
 
 def test_a_folder_that_is_not_yet_a_cache_is_neither_read_nor_written(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with Memo(tmp_path).active() as run:
-        memo.recall("architecture", lambda: ["config"], lambda: ["input_ids"])
+        memo.recall("model", lambda: ["config"], lambda: ["input_ids"])
     run.save()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_a_damaged_fact_is_learned_again_and_rewritten(cache):
     with Memo(cache).active() as first:
-        memo.recall("architecture", lambda: ["config"], lambda: ["input_ids"])
+        memo.recall("model", lambda: ["config"], lambda: ["input_ids"])
     first.save()
     (written,) = (cache / "memo").iterdir()
     written.write_text('["input_ids", "attent')  # cut short
     learn, calls = counted(["input_ids", "attention_mask"])
     with Memo(cache).active() as second:
-        assert memo.recall("architecture", lambda: ["config"], learn) == [
+        assert memo.recall("model", lambda: ["config"], learn) == [
             "input_ids",
             "attention_mask",
         ]
     second.save()
     assert calls == [1]
     with Memo(cache).active():
-        assert memo.recall("architecture", lambda: ["config"], learn) == [
+        assert memo.recall("model", lambda: ["config"], learn) == [
             "input_ids",
             "attention_mask",
         ]
@@ -90,6 +90,6 @@ def test_a_refusal_is_never_remembered(cache):
         raise ValueError("no layer list")
 
     with Memo(cache).active() as run, pytest.raises(ValueError, match="no layer list"):
-        memo.recall("architecture", lambda: ["albert"], refuse)
+        memo.recall("model", lambda: ["albert"], refuse)
     run.save()
     assert not (cache / "memo").exists()
