@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from glpsearch.atomic import atomic_write
+from glpsearch.errors import UserError
+
 T = TypeVar("T")
 
 _active: contextvars.ContextVar[Memo | None] = contextvars.ContextVar("memo", default=None)
@@ -55,9 +58,6 @@ class Memo:
         folder = self.folder
         if folder is None:
             return
-        from glpsearch.atomic import atomic_write
-        from glpsearch.errors import UserError
-
         for path, value in self.learned.items():
             with contextlib.suppress(OSError, UserError):
                 folder.mkdir(exist_ok=True)
