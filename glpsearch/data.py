@@ -234,7 +234,7 @@ def _glue_folder(path: Path, spec: DataSpec) -> TaskData:
         dev,
         spec.text_columns or layout.text_columns,
         spec.label_column or layout.label_column,
-        REGRESSION if task.tsv_labels is None else Labels(list(task.tsv_labels)),
+        REGRESSION if task.classes is None else Labels(list(task.classes), numbered=True),
         task.metric,
         f"glue-folder:{path.resolve()}",
         spec,
@@ -372,11 +372,11 @@ def _build(
     label_names = labels.names
     if label_names == []:
         label_names = class_names(train_rows, label_column, name, spec.regression)
-    train = _examples(train_rows, text_columns, label_column, label_names, labels.coded, name)
+    train = _examples(train_rows, text_columns, label_column, labels, label_names, name)
     validation = None
     if dev_rows:
         validation = _examples(
-            dev_rows, text_columns, label_column, label_names, labels.coded, f"{name} dev"
+            dev_rows, text_columns, label_column, labels, label_names, f"{name} dev"
         )
     indices = list(range(len(train)))
     limited = limit is not None and 0 < limit < len(train)
@@ -428,23 +428,23 @@ def _examples(
     rows: list[dict],
     text_columns: tuple[str, ...],
     label_column: str,
+    labels: Labels,
     label_names: list[str] | None,
-    coded: bool,
     name: str,
 ) -> Examples:
     texts: list[list[str]] = [[], []]
-    labels: list[Any] = []
-    index = {label: i for i, label in enumerate(label_names or [])}
+    values: list[Any] = []
+    index, coded = labels.index(label_names), labels.coded
     for number, row in enumerate(rows, start=1):
         for slot, column in enumerate(text_columns):
             value = row.get(column)
             if value is None:
                 raise UserError(f"{name}: row {number} has no text in column {column!r}")
             texts[slot].append(str(value))
-        labels.append(
+        values.append(
             read_label(row.get(label_column), number, label_column, label_names, index, coded, name)
         )
-    return Examples(texts[0], texts[1] if len(text_columns) == 2 else None, labels)
+    return Examples(texts[0], texts[1] if len(text_columns) == 2 else None, values)
 
 
 def _subset(examples: Examples, indices: list[int]) -> Examples:

@@ -1,8 +1,10 @@
 """GLUE's nine tasks: what the project needs of each (columns, metric), and GLUE folders.
 
 A task's columns are given twice, as GLUE's TSV files name them and as the hub's `nyu-mll/glue`
-configs do; its class names are not kept here: a hub config brings its own `ClassLabel` names
-(`negative, positive` for sst2), a folder's labels are the strings its files hold (`0, 1`).
+configs do. Its classes are the hub config's `ClassLabel` names in id order (`negative, positive`
+for sst2), so a folder and the hub give the same tables and exports: a folder's files write a
+class as its name (RTE, QNLI, MNLI) or as its id (`0`, `1`), read as the hub's loading script
+reads them.
 A folder's files may lack their header row (copies of GLUE sometimes do, CoLA's always does):
 its first row is then data, and columns are taken by position in GLUE's known order.
 """
@@ -26,17 +28,29 @@ class GlueTask:
     positions: tuple[tuple[int, ...], int]  # (text, label) columns by position, for no header
     hub_columns: tuple[str, ...]  # text column(s) of the hub config
     metric: str
-    tsv_labels: tuple[str, ...] | None  # the labels a folder's files may hold; None: regression
+    classes: tuple[str, ...] | None  # the hub's ClassLabel names, id i -> name i; None: regression
     dev_file: str = "dev.tsv"
     dev_split: str = "validation"  # of the hub config
 
 
 GLUE: dict[str, GlueTask] = {
     "cola": GlueTask(
-        "CoLA", ("sentence",), "label", ((3,), 1), ("sentence",), "matthews", ("0", "1")
+        "CoLA",
+        ("sentence",),
+        "label",
+        ((3,), 1),
+        ("sentence",),
+        "matthews",
+        ("unacceptable", "acceptable"),
     ),
     "sst2": GlueTask(
-        "SST-2", ("sentence",), "label", ((0,), 1), ("sentence",), "accuracy", ("0", "1")
+        "SST-2",
+        ("sentence",),
+        "label",
+        ((0,), 1),
+        ("sentence",),
+        "accuracy",
+        ("negative", "positive"),
     ),
     "mrpc": GlueTask(
         "MRPC",
@@ -45,7 +59,7 @@ GLUE: dict[str, GlueTask] = {
         ((3, 4), 0),
         ("sentence1", "sentence2"),
         "f1",
-        ("0", "1"),
+        ("not_equivalent", "equivalent"),
     ),
     "qqp": GlueTask(
         "QQP",
@@ -54,7 +68,7 @@ GLUE: dict[str, GlueTask] = {
         ((3, 4), 5),
         ("question1", "question2"),
         "f1",
-        ("0", "1"),
+        ("not_duplicate", "duplicate"),
     ),
     "stsb": GlueTask(
         "STS-B",
@@ -72,7 +86,7 @@ GLUE: dict[str, GlueTask] = {
         ((8, 9), -1),
         ("premise", "hypothesis"),
         "accuracy",
-        ("contradiction", "entailment", "neutral"),
+        ("entailment", "neutral", "contradiction"),
         dev_file="dev_matched.tsv",
         dev_split="validation_matched",
     ),
@@ -101,7 +115,7 @@ GLUE: dict[str, GlueTask] = {
         ((1, 2), -1),
         ("sentence1", "sentence2"),
         "accuracy",
-        ("0", "1"),
+        ("not_entailment", "entailment"),
     ),
 }
 _FOLDERS = {task.folder.lower().replace("-", ""): name for name, task in GLUE.items()}

@@ -17,10 +17,20 @@ MAX_NUMERIC_CLASSES = 20  # more distinct numbers than this look like scores, no
 class Labels:
     """A source's label column: `names` None for a regression target, [] for classes named by
     the strings found (checked by `class_names`); `coded`: the values are indices into `names`
-    (a `datasets` ClassLabel)."""
+    (a `datasets` ClassLabel); `numbered`: a class is written as its name or as its id (GLUE's
+    files write `0` for sst2's `negative`, as the hub's loading script reads them)."""
 
     names: list[str] | None
     coded: bool = False
+    numbered: bool = False
+
+    def index(self, names: list[str] | None) -> dict[str, int]:
+        """Each way a class is written, to its id."""
+        names = names or []
+        index = {name: i for i, name in enumerate(names)}
+        if self.numbered:
+            index.update({str(i): i for i in range(len(names)) if str(i) not in index})
+        return index
 
 
 REGRESSION = Labels(None)
@@ -99,4 +109,4 @@ def read_label(
         return value
     if str(raw) in index:
         return index[str(raw)]
-    raise UserError(f"{name}: row {number} has label {raw!r}, not one of {', '.join(names)}")
+    raise UserError(f"{name}: row {number} has label {raw!r}, not one of {', '.join(index)}")

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from glpsearch import glue
 from glpsearch.config import DataSpec
 from glpsearch.data import GLUE, TaskData, load_task, task_from_dataset
 from glpsearch.errors import UserError
 
-SHARED_RTE = Path(__file__).resolve().parents[3] / "shared" / "data" / "glue" / "RTE"  # beside repo
+SHARED_GLUE = Path(__file__).resolve().parents[3] / "shared" / "data" / "glue"  # beside repo
+SHARED_RTE = SHARED_GLUE / "RTE"
 
 
 def _all_texts(data: TaskData) -> list[str]:
@@ -256,7 +258,7 @@ def test_glue_folder_cola_without_header(tmp_path: Path) -> None:
     data = load_task(DataSpec(task=str(folder)))
     assert data.name == "cola"
     assert data.metric == "matthews"
-    assert data.label_names == ["0", "1"]
+    assert data.label_names == ["unacceptable", "acceptable"]  # the hub's, not the file's 0, 1
     _assert_split(data, 30)  # the first line is a row, not a header
     for part in (data.train, data.heldout):
         for text, label in zip(part.text_a, part.labels, strict=True):
@@ -453,6 +455,140 @@ def test_glue_hub_offline_suggests_a_folder(monkeypatch: pytest.MonkeyPatch) -> 
     message = str(caught.value)
     assert "--task path/to/RTE" in message
     assert "Couldn't reach" in message
+
+
+# -- a GLUE folder and the hub give the same classes ----------------------------------------
+# GLUE's TSV layout of each classification task: header (None: CoLA's files have none) and a
+# row from (index, text(s), label as the file writes it). RTE, QNLI and MNLI write the class's
+# name, the others its id (the hub's loading script reads a label that is no name as its id).
+_MNLI_HEAD = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse",
+              "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
+              "sentence2"]  # fmt: skip
+GLUE_TSV = {
+    "cola": (None, lambda i, a, b, y: ["gj04", y, "" if y == "1" else "*", a]),
+    "sst2": (["sentence", "label"], lambda i, a, b, y: [a, y]),
+    "mrpc": (["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+             lambda i, a, b, y: [y, str(i), str(i + 500), a, b]),
+    "qqp": (["id", "qid1", "qid2", "question1", "question2", "is_duplicate"],
+            lambda i, a, b, y: [str(i), str(2 * i), str(2 * i + 1), a, b, y]),
+    "mnli": ([*_MNLI_HEAD, "label1", "gold_label"],
+             lambda i, a, b, y: [str(i), str(i), f"{i}e", "fiction", "(", "(", "(", "(", a, b,
+                                 y, y]),
+    "qnli": (["index", "question", "sentence", "label"], lambda i, a, b, y: [str(i), a, b, y]),
+    "rte": (["index", "sentence1", "sentence2", "label"], lambda i, a, b, y: [str(i), a, b, y]),
+    "wnli": (["index", "sentence1", "sentence2", "label"], lambda i, a, b, y: [str(i), a, b, y]),
+}  # fmt: skip
+FILES_WRITE_NAMES = ("mnli", "qnli", "rte")
+
+
+def _hub_saved(root: Path, config: str, splits: dict[str, list[tuple[str, str, int]]]) -> Path:
+    """Rows (text, text, class id) as the hub's `glue` config holds them, saved with
+    save_to_disk: its features (ClassLabel names, idx) and split names, test labels -1."""
+    import datasets
+
+    columns, names = HUB_GLUE[config]
+    features = datasets.Features({**{c: datasets.Value("string") for c in columns},
+                                  "label": datasets.ClassLabel(names=names),
+                                  "idx": datasets.Value("int32")})  # fmt: skip
+
+    def split(rows: list[tuple[str, str, int]]) -> datasets.Dataset:
+        data = {c: [row[slot] for row in rows] for slot, c in enumerate(columns)}
+        labels = [row[2] for row in rows]
+        return datasets.Dataset.from_dict(
+            {**data, "label": labels, "idx": list(range(len(rows)))}, features=features
+        )
+
+    parts = {name: split(rows) for name, rows in splits.items()}
+    unlabelled = [(a, b, -1) for a, b, _ in splits["train"][:3]]
+    parts["test_matched" if config == "mnli" else "test"] = split(unlabelled)
+    saved = root / f"hub-{config}"
+    datasets.DatasetDict(parts).save_to_disk(str(saved))
+    return saved
+
+
+def _same_examples(folder: TaskData, hub: TaskData) -> None:
+    assert folder.label_names == hub.label_names
+    for mine, theirs in ((folder.train, hub.train), (folder.heldout, hub.heldout),
+                         (folder.validation, hub.validation)):  # fmt: skip
+        assert mine is not None and theirs is not None
+        assert mine.labels == theirs.labels
+        assert (mine.text_a, mine.text_b) == (theirs.text_a, theirs.text_b)
+
+
+def test_glue_table_names_each_class_as_the_hub_does() -> None:
+    for config, (_, names) in HUB_GLUE.items():
+        assert GLUE[config].classes == (None if names is None else tuple(names)), config
+
+
+@pytest.mark.parametrize("config", [c for c, (_, names) in HUB_GLUE.items() if names])
+def test_glue_folder_and_the_hub_give_the_same_classes(tmp_path: Path, config: str) -> None:
+    """Today's main: a folder's classes were its files' `0, 1` (MNLI's sorted, contradiction
+    first), the hub's `not_equivalent, equivalent`: tables and exports differed by source."""
+    header, line = GLUE_TSV[config]
+    columns, names = HUB_GLUE[config]
+    assert names is not None
+    folder = tmp_path / GLUE[config].folder
+    folder.mkdir()
+    hub_splits = {}
+    for file, split, n in (("train.tsv", "train", 40),
+                           (GLUE[config].dev_file, GLUE[config].dev_split, 6)):  # fmt: skip
+        rows = []
+        for i in range(n):
+            gold = (i * 7 + n) % len(names)  # train and dev differ; every class present
+            b = f"b {split} {i}" if len(columns) == 2 else ""
+            rows.append((f'{names[gold]} "a {split} {i}', b, gold))
+        spell = names.__getitem__ if config in FILES_WRITE_NAMES else str
+        lines = [line(i, a, b, spell(g)) for i, (a, b, g) in enumerate(rows)]
+        _write_tsv_raw(folder / file, lines if header is None else [header, *lines])
+        hub_splits[split] = rows
+    saved = _hub_saved(tmp_path, config, hub_splits)
+    from_folder = load_task(DataSpec(task=str(folder)))
+    dev = GLUE[config].dev_split
+    # named: a dataset's guess takes qnli's `sentence` alone (the hub by name knows its pair)
+    from_hub = load_task(DataSpec(dataset=str(saved), validation_split=dev, text_columns=columns))
+    assert from_folder.label_names == names
+    _same_examples(from_folder, from_hub)
+    _check_gold(from_folder)
+    _assert_split(from_folder, 40)
+
+
+def test_glue_folder_label_that_is_no_class_names_both_spellings(tmp_path: Path) -> None:
+    folder = tmp_path / "SST-2"
+    folder.mkdir()
+    lines = [["sentence", "label"], *[[f"s {i}", str(i % 2)] for i in range(30)]]
+    lines[5][1] = "2"
+    _write_tsv_raw(folder / "train.tsv", lines)
+    _expect_error(
+        DataSpec(task=str(folder)), "row 5 has label 2, not one of negative, positive, 0, 1"
+    )
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [pytest.param(SHARED_GLUE / name, id=name,
+                  marks=pytest.mark.skipif(not (SHARED_GLUE / name).is_dir(),
+                                           reason=f"GLUE {name} not downloaded to {SHARED_GLUE}"))
+     for name in ("SST-2", "RTE")],
+)  # fmt: skip
+def test_real_glue_folder_and_the_hub_give_the_same_classes(tmp_path: Path, folder: Path) -> None:
+    """GLUE's own files read as the hub's loading script reads them (its columns are named as
+    the hub's for these two; a label that is no class name is its id)."""
+    config = glue.task_of_folder(folder)
+    columns, names = HUB_GLUE[config]
+    assert names is not None
+    hub_splits = {}
+    for file, split in (("train.tsv", "train"), ("dev.tsv", "validation")):
+        with (folder / file).open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            hub_splits[split] = [
+                (row[columns[0]], row[columns[-1]] if len(columns) == 2 else "",
+                 names.index(row["label"]) if row["label"] in names else int(row["label"]))
+                for row in reader
+            ]  # fmt: skip
+    from_folder = load_task(DataSpec(task=str(folder)))
+    from_hub = load_task(DataSpec(dataset=str(_hub_saved(tmp_path, config, hub_splits))))
+    assert from_folder.label_names == names
+    _same_examples(from_folder, from_hub)
 
 
 # -- local files ----------------------------------------------------------------------------
@@ -850,7 +986,11 @@ def test_glue_folders_without_header_load_with_no_flag(tmp_path: Path) -> None:
     dev = ("dev.tsv", lambda i: ["1", "7", "8", f"1 d {i}", "e"])
     mrpc = _headerless_glue(tmp_path, "MRPC", mrpc_line, dev=dev)
     data = load_task(DataSpec(task=str(mrpc)))
-    assert (data.name, data.metric, data.label_names) == ("mrpc", "f1", ["0", "1"])
+    assert (data.name, data.metric, data.label_names) == (
+        "mrpc",
+        "f1",
+        ["not_equivalent", "equivalent"],
+    )
     _assert_split(data, 40)  # the first line is data, an unbalanced quote is text
     for part in (data.train, data.heldout):
         assert part.text_b is not None
@@ -875,9 +1015,9 @@ def test_glue_folders_without_header_load_with_no_flag(tmp_path: Path) -> None:
                                             "neutral"]),
     )  # fmt: skip
     data = load_task(DataSpec(task=str(mnli)))
-    assert data.label_names == ["contradiction", "entailment", "neutral"]
+    assert data.label_names == ["entailment", "neutral", "contradiction"]  # the hub's order
     assert data.validation is not None and data.validation.text_a[0] == "dp 0"
-    assert set(data.validation.labels) == {2}
+    assert set(data.validation.labels) == {1}
 
 
 def test_glue_folder_too_narrow_for_its_task(tmp_path: Path) -> None:
