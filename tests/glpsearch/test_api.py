@@ -75,10 +75,10 @@ def test_readme_example_searches_saves_exports_and_reloads(readme):
     assert saved == result.record
     assert (work / "glp-out" / "layers.txt").read_text() == f"{result.order[0]}\n"
     assert names["pruned"].config.num_hidden_layers == 3
-    assert names["pruned"].config.label2id == {"0": 0, "1": 1}
+    assert names["pruned"].config.label2id == {"negative": 0, "positive": 1}
     reloaded = names["reloaded"]
     assert reloaded.config.num_hidden_layers == 3
-    assert reloaded.config.id2label == {0: "0", 1: "1"}
+    assert reloaded.config.id2label == {0: "negative", 1: "positive"}
     facts = json.loads((work / "pruned-model" / "glpsearch.json").read_text())
     assert facts["layers"]["removed"] == result.order and facts["finetuned"] is not None
     assert facts["scores"]["heldout"]["unpruned"] == result.record["baseline"]["score"]
