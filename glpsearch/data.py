@@ -30,13 +30,14 @@ EMBEDDED_TRAIN_LIMIT = 2000
 EMBEDDED_DEV_SIZE = 1000  # snippets set aside once as the embedded task's dev set
 SPLIT_SEED = 0
 SPLIT_FILE_NAMES = ("train", "dev", "validation", "valid", "val", "test")  # name the folder's task
+# Pairs before single columns: QNLI's (question, sentence) must not read as `sentence` alone.
 TEXT_GUESSES = (
-    ("text",),
-    ("sentence",),
     ("sentence1", "sentence2"),
     ("premise", "hypothesis"),
     ("question1", "question2"),
     ("question", "sentence"),
+    ("text",),
+    ("sentence",),
 )
 
 

@@ -669,6 +669,33 @@ def test_local_pairs_guessed_from_sentence1_sentence2(tmp_path: Path) -> None:
     assert data.train.text_b is not None
 
 
+def test_a_saved_qnli_dataset_reads_both_of_its_text_columns(tmp_path: Path) -> None:
+    """QNLI's columns (question, sentence, label, idx) hold a known pair and a known single
+    name: the pair is the task, `sentence` alone would drop every question."""
+    import datasets
+
+    rows = {
+        "question": [f"what is {i}?" for i in range(20)],
+        "sentence": [f"{i} is a number." for i in range(20)],
+        "label": [i % 2 for i in range(20)],
+        "idx": list(range(20)),
+    }
+    features = datasets.Features(
+        question=datasets.Value("string"),
+        sentence=datasets.Value("string"),
+        label=datasets.ClassLabel(names=["entailment", "not_entailment"]),
+        idx=datasets.Value("int32"),
+    )
+    folder = tmp_path / "qnli"
+    datasets.DatasetDict(train=datasets.Dataset.from_dict(rows, features=features)).save_to_disk(
+        str(folder)
+    )
+    data = load_task(DataSpec(dataset=str(folder)))
+    assert data.train.text_b is not None
+    for question, sentence in zip(data.train.text_a, data.train.text_b, strict=True):
+        assert question == f"what is {sentence.split()[0]}?"
+
+
 def test_three_text_columns_are_refused(tmp_path: Path) -> None:
     path = _write_csv(
         tmp_path / "x.csv", ["a", "b", "c", "label"], [["1", "2", "3", g] for _, g in _rows(20)]
