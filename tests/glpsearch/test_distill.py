@@ -38,14 +38,14 @@ def task(task_file):
 def fine_tunes(monkeypatch) -> list[bool]:
     """Every fine-tune of this test, True where a student's (it has an objective)."""
     calls: list[bool] = []
-    real = Evaluator._fine_tune
+    real = Evaluator.fine_tune
 
     def counted(self, model, seed, progress, *rest, **kwargs):
         objective = kwargs.get("objective", rest[1] if len(rest) > 1 else None)
         calls.append(objective is not None)
         return real(self, model, seed, progress, *rest, **kwargs)
 
-    monkeypatch.setattr(Evaluator, "_fine_tune", counted)
+    monkeypatch.setattr(Evaluator, "fine_tune", counted)
     return calls
 
 
@@ -133,7 +133,7 @@ def test_teacher_logits_are_computed_once_with_dropout_off(tiny_model, task, tmp
     model.load_state_dict(teacher.state)
     model.eval()
     with torch.no_grad():
-        for chunk, batch in evaluator._batches(evaluator._train):
+        for chunk, batch in evaluator.batches(evaluator.train_features):
             batch.pop("labels")
             torch.testing.assert_close(model(**batch).logits, teacher.logits[chunk])
 

@@ -106,7 +106,7 @@ def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_model, 
 
     evaluator.build = watched
     evaluator.evaluate({0}, seed=0)
-    longest = max(len(f["input_ids"]) for f in evaluator._train + evaluator._heldout)
+    longest = max(len(f["input_ids"]) for f in evaluator.train_features + evaluator._heldout)
     assert widths and max(widths) == longest < 64
 
 
