@@ -148,6 +148,30 @@ def test_a_damaged_teacher_file_is_trained_again(tiny_model, task, tmp_path, fin
     torch.testing.assert_close(again.logits, first.logits)
 
 
+def test_a_teacher_file_of_another_shape_is_deleted_and_trained_again(
+    tiny_model, task, tmp_path, monkeypatch
+):
+    """The checkpoint reader's one policy (glpsearch/training.py): a file that does not hold
+    this task's teacher is deleted as it is refused, even when its new teacher never comes."""
+    evaluator = Evaluator(str(tiny_model), task, FAST, distill=KD, teachers=tmp_path)
+    path = distill.teacher_path(tmp_path, evaluator.plain_fingerprint, 0)
+    path.parent.mkdir(parents=True)
+    torch.save({"model": {}, "logits": torch.zeros(3, 2)}, path)  # logits of 3 examples
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Evaluator, "fine_tune", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            evaluator.teacher()
+    assert not path.exists()
+    teacher = evaluator.teacher()
+    assert teacher.logits.shape == (len(task.train), 2)
+    again = Evaluator(str(tiny_model), task, FAST, distill=KD, teachers=tmp_path).teacher()
+    assert torch.equal(again.logits, teacher.logits)  # the new file is read back
+
+
 # -- fingerprints -----------------------------------------------------------------------------
 def test_distilled_fine_tunes_have_their_own_fingerprint_and_plain_ones_keep_theirs(
     tiny_model, task
