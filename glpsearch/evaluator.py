@@ -270,7 +270,7 @@ class Evaluator:
     ) -> None:
         """Train `model` on the task's training part as `plan` says, minimising `objective`
         (the task's loss unless told otherwise; glpsearch/training.py)."""
-        objective = objective or training.TaskLoss()
+        objective = training.TaskLoss() if objective is None else objective
         features = objective.features(self.train_features)
         loop = training.Training.start(
             model, features, self.settings, seed, self._collate, self.device
