@@ -10,9 +10,7 @@ differ only by spaces, one class) are refused in one line before anything is tra
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import random
 from dataclasses import dataclass, replace
 from importlib.metadata import version
@@ -23,6 +21,7 @@ from glpsearch import files, glue, hub, memo
 from glpsearch.config import DataSpec
 from glpsearch.errors import UserError
 from glpsearch.glue import GLUE, GLUE_HUB
+from glpsearch.hashing import json_sha256
 from glpsearch.labels import INFERRED, REGRESSION, Labels, class_names, read_label
 
 EMBEDDED_TASK = "rotten-tomatoes"
@@ -73,7 +72,7 @@ class TaskData:
             "labels": self.label_names,
             "metric": self.metric,
         }
-        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+        return json_sha256(payload, sort_keys=False)
 
     def final(self) -> TaskData:
         """The paper's final protocol: train on all training data, score on the dev set.

@@ -9,3 +9,13 @@ class GLPSearchError(Exception):
 
 
 UserError = GLPSearchError  # the name the code base raises it by
+
+
+def first_line(exc: BaseException, limit: int, joined: bool = False) -> str:
+    """A library's error as one line of at most `limit` characters, to quote in ours: its first
+    line, or all of its lines joined (`datasets` may give the reason on a later one); its type's
+    name when it says nothing."""
+    text = str(exc).strip()
+    if joined:
+        text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return (text.splitlines() or [type(exc).__name__])[0][:limit]

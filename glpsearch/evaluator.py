@@ -7,46 +7,40 @@ so a search the cache answers entirely never pays for them, nor `speed`/`export`
 fingerprint (computed when first asked for). Each candidate then costs one copy of the weights
 plus its fine-tune. A fine-tune runs as its `Plan` (glpsearch/plan.py) says: it may stop after
 a fraction (`budget`) of its steps and leave a checkpoint from which a later call continues it
-exactly as if it had never stopped. Knows nothing of search order or the cache.
+exactly as if it had never stopped; the loop, its checkpoints and what it minimises (an
+`Objective`: the task's loss, or a student's) are glpsearch/training.py's. Knows nothing of
+search order or the cache.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
-import hashlib
 import inspect
-import json
 import math
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
-from glpsearch import __version__, memo, metrics, models, reference, surgery
+from glpsearch import __version__, memo, metrics, models, reference, surgery, training
 from glpsearch import distill as distillation
 from glpsearch.config import DistillSettings, TrainSettings
 from glpsearch.data import Examples, TaskData
-from glpsearch.errors import UserError
+from glpsearch.errors import UserError, first_line
+from glpsearch.hashing import json_sha256
 from glpsearch.plan import FULL, Plan
 from glpsearch.score import CandidateFailed, Score
+from glpsearch.training import Progress
 
 # Bump whenever the fine-tune or scoring procedure changes: it invalidates every cached score.
 # 2: fused AdamW (one kernel per step instead of one per tensor; same updates to 1e-6).
 EVALUATOR_VERSION = 2
-
-Progress = Callable[[int, int], None]
-# Steps between checks that the loss is finite: each check waits for the GPU, so not every step.
-FINITE_CHECK_STEPS = 32
 
 
 class Evaluator:
@@ -159,7 +153,7 @@ class Evaluator:
             "evaluator_version": EVALUATOR_VERSION,
             "precision": self.precision,
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+        return json_sha256(payload)[:20]
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -174,7 +168,8 @@ class Evaluator:
         return _load_weights(self.model_dir, self._config)
 
     @functools.cached_property
-    def _train(self) -> list[dict]:
+    def train_features(self) -> list[dict]:
+        """The training examples tokenized, with their labels: what a fine-tune trains on."""
         return self._tokenize(self.task.train)
 
     @functools.cached_property
@@ -217,13 +212,12 @@ class Evaluator:
     @property
     def total_steps(self) -> int:
         """Optimizer steps of a full fine-tune (counted from the examples: no tokenizing)."""
-        batches = math.ceil(len(self.task.train) / self.settings.batch_size)
-        return max(1, math.ceil(self.settings.epochs * batches))
+        return training.total_steps(len(self.task.train), self.settings)
 
     def training_batches(self, limit: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
         """The first `limit` training examples as model inputs (no labels), batched on the
         device: what a measurement of the pretrained model, such as block influence, reads."""
-        for _, batch in self._batches(self._train[:limit]):
+        for _, batch in self.batches(self.train_features[:limit]):
             batch.pop("labels")
             yield batch
 
@@ -238,9 +232,9 @@ class Evaluator:
         fine-tune, from its start, unless told otherwise): a candidate, or an export."""
         objective = None  # before the student is built: its seed then starts its random stream
         if self.distill is not None:
-            objective = distillation.Objective(self, self.teacher(progress), removed)
+            objective = distillation.StudentLoss(self, self.teacher(progress), removed)
         model = self.build(removed, seed)
-        self._fine_tune(model, seed, progress, plan, objective)
+        self.fine_tune(model, seed, progress, plan, objective)
         return model
 
     def evaluate(
@@ -266,84 +260,29 @@ class Evaluator:
         )
 
     # -- training and scoring -------------------------------------------------------------
-    def _fine_tune(
+    def fine_tune(
         self,
         model: torch.nn.Module,
         seed: int,
-        progress: Progress | None,
+        progress: Progress | None = None,
         plan: Plan = FULL,
-        objective: distillation.Objective | None = None,
+        objective: training.Objective | None = None,
     ) -> None:
-        """Train `model` as `plan` says: continue its checkpoint, train on to its stop, and
-        leave a checkpoint when that is short of the full run."""
-        training = self._start(model, seed, objective)
-        if plan.resume is not None:
-            training.restore(plan.resume)
-        self._train_until(training, plan.stop(self.total_steps), progress, objective)
-        if plan.save is not None and training.step < self.total_steps:
-            training.save(plan.save)
-
-    def _start(
-        self, model: torch.nn.Module, seed: int, objective: distillation.Objective | None
-    ) -> _Training:
-        """A fine-tune at its first step: batches of similar lengths in an order drawn from
-        `seed`, AdamW, the linear schedule with warmup over the full run."""
-        from transformers import get_linear_schedule_with_warmup
-        from transformers.trainer_pt_utils import LengthGroupedSampler
-
-        s = self.settings
-        features = self._train if objective is None else objective.features(self._train)
-        generator = torch.Generator().manual_seed(seed)
-        sampler = LengthGroupedSampler(
-            s.batch_size, lengths=[len(f["input_ids"]) for f in self._train], generator=generator
+        """Train `model` on the task's training part as `plan` says, minimising `objective`
+        (the task's loss unless told otherwise; glpsearch/training.py)."""
+        objective = training.TaskLoss() if objective is None else objective
+        features = objective.features(self.train_features)
+        loop = training.Training.start(
+            model, features, self.settings, seed, self._collate, self.device
         )
-        loader = DataLoader(
-            features, batch_size=s.batch_size, sampler=sampler, collate_fn=self._collate
-        )
-        total = self.total_steps
-        optimizer = torch.optim.AdamW(
-            _param_groups(model, s.weight_decay),
-            lr=s.lr,
-            fused=self.device.type in ("cpu", "cuda"),
-        )
-        schedule = get_linear_schedule_with_warmup(optimizer, round(s.warmup_ratio * total), total)
-        return _Training(model, optimizer, schedule, generator, loader, self.device)
-
-    def _train_until(
-        self,
-        training: _Training,
-        stop: int,
-        progress: Progress | None,
-        objective: distillation.Objective | None,
-    ) -> None:
-        """Train on to optimizer step `stop`, epoch after epoch."""
-        finite = torch.ones((), dtype=torch.bool, device=self.device)
-        training.model.train()
-        while training.step < stop:
-            for batch in training.rest_of_epoch():
-                loss = self._loss(training.model, _to(batch, self.device), objective)
-                finite &= torch.isfinite(loss)  # on the device: no wait for the GPU each step
-                if (training.step + 1) % FINITE_CHECK_STEPS == 0 or training.step + 1 == stop:
-                    _check_finite(finite, training.step + 1)
-                training.update(loss)
-                if progress is not None:
-                    progress(training.step, stop)
-                if training.step == stop:
-                    break
-            else:  # the epoch is done: the next draws a new order
-                training.consumed = 0
+        loop.run(plan, functools.partial(self._loss, objective), progress)
 
     def _loss(
-        self,
-        model: torch.nn.Module,
-        batch: dict[str, torch.Tensor],
-        objective: distillation.Objective | None,
+        self, objective: training.Objective, model: torch.nn.Module, batch: training.Batch
     ) -> torch.Tensor:
-        """The task loss, or a student's (`objective`, glpsearch/distill.py)."""
-        with self._autocast():
-            if objective is None:
-                return self._forward(model, batch).loss
-            return objective.loss(model, batch)
+        """`objective`'s loss in the evaluator's precision, the model run by `forward`."""
+        with self.autocast():
+            return objective.loss(self.forward, model, batch)
 
     @torch.inference_mode()
     def _score(
@@ -354,10 +293,10 @@ class Evaluator:
         order: list[int] = []
         outputs = []  # kept on the device until the end: one wait for the GPU, not one a batch
         loss = torch.zeros((), device=self.device)
-        for chunk, batch in self._batches(features):
+        for chunk, batch in self.batches(features):
             labels = batch.pop("labels")
-            with self._autocast():
-                logits = self._forward(model, batch).logits.float()
+            with self.autocast():
+                logits = self.forward(model, batch).logits.float()
             if self.task.label_names is None:
                 loss += torch.nn.functional.mse_loss(logits[:, 0], labels, reduction="sum")
                 outputs.append(logits[:, 0])
@@ -374,7 +313,7 @@ class Evaluator:
         se = reference.standard_error(self.task.metric, examples.labels, predicted)
         return value, loss.item() / max(1, len(features)), se
 
-    def _forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+    def forward(self, model: torch.nn.Module, batch: dict[str, Any]) -> Any:
         """`model(**batch)`, through torch.compile when `compile_options` asks for it."""
         options = self.compile_options
         if options is None:
@@ -387,18 +326,21 @@ class Evaluator:
             compiled = self._compiled = (dict(options), torch.compile(_call, **options))
         return compiled[1](model, batch)
 
-    def _autocast(self) -> torch.autocast:
+    def autocast(self) -> torch.autocast:
         return torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         )
 
-    def _batches(self, features: list[dict]) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    def batches(self, features: list[dict]) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
         """(indices, inputs and labels on the device), shortest first to pad little."""
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
         size = self.settings.eval_batch_size
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
-            yield chunk, _to(self._collate([features[i] for i in chunk]), self.device)
+            yield (
+                chunk,
+                training.to_device(self._collate([features[i] for i in chunk]), self.device),
+            )
 
     def _tokenize(self, examples: Examples) -> list[dict]:
         encoded = self.tokenizer(
@@ -492,8 +434,7 @@ def _transformers() -> Any:
 
 
 def _unloadable(folder: Path, exc: Exception) -> UserError:
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return UserError(f"cannot load a classification model from {folder}: {reason}")
+    return UserError(f"cannot load a classification model from {folder}: {first_line(exc, 300)}")
 
 
 def _max_length(tokenizer: Any, config: Any) -> int | None:
@@ -504,147 +445,7 @@ def _max_length(tokenizer: Any, config: Any) -> int | None:
     return getattr(config, "max_position_embeddings", None)
 
 
-def _call(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+def _call(model: torch.nn.Module, batch: dict[str, Any]) -> Any:
     """What torch.compile compiles: the model is an argument, so a new candidate (another
     model of the same shape) reuses the compiled code instead of compiling again."""
     return model(**batch)
-
-
-def _check_finite(finite: torch.Tensor, step: int) -> None:
-    if not finite.item():
-        raise CandidateFailed(f"training loss became nan or inf by step {step}")
-
-
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and normalisation weights, as BERT's recipe prescribes."""
-    decay, plain = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (plain if param.ndim < 2 else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
-
-
-def _get_rng(device: torch.device) -> dict[str, torch.Tensor]:
-    """The global random state a fine-tune draws dropout masks from."""
-    rng = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    return rng
-
-
-def _set_rng(rng: dict[str, torch.Tensor], device: torch.device) -> None:
-    torch.set_rng_state(rng["cpu"])
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(rng["cuda"], device)
-
-
-def _save_checkpoint(path: str, state: dict) -> None:
-    """Write to a temporary name and rename: a kill leaves the old checkpoint or the new one."""
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-_CHECKPOINT_KEYS = {"model", "optimizer", "schedule", "step", "consumed", "epoch_generator", "rng"}
-
-
-def _load_checkpoint(path: str) -> dict | None:
-    """A checkpoint (on the CPU, where random states must be; load_state_dict copies weights to
-    the device), or None when another search deleted it meanwhile because it finished the set,
-    or when it is damaged (truncated by a full disk, say), which deletes it: the fine-tune then
-    starts over, to the same result, instead of failing the candidate for the file's fault."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        return None
-    except Exception:  # RuntimeError (a torn zip), OSError, UnpicklingError: unreadable
-        state = None
-    if isinstance(state, dict) and state.keys() >= _CHECKPOINT_KEYS:
-        return state
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-    return None
-
-
-@dataclasses.dataclass
-class _Training:
-    """A fine-tune in progress: what a checkpoint keeps, so that a continued fine-tune goes on
-    exactly as if it had never stopped (weights, optimizer, schedule, data order, dropout)."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator  # draws each epoch's order of batches
-    loader: DataLoader
-    device: torch.device
-    step: int = 0  # optimizer steps taken
-    consumed: int = 0  # batches of the current epoch trained on
-    rng: dict[str, torch.Tensor] | None = None  # dropout's random state still to take up
-    epoch_start: torch.Tensor = dataclasses.field(init=False)  # `generator` before this epoch
-
-    def __post_init__(self) -> None:
-        self.epoch_start = self.generator.get_state()
-
-    def rest_of_epoch(self) -> Iterator[dict[str, torch.Tensor]]:
-        """This epoch's batches not yet trained on, on the CPU: its order is drawn now (all of
-        a new epoch's, the rest of a restored one's); dropout takes up where a restored
-        checkpoint left it."""
-        self.epoch_start = self.generator.get_state()
-        batches = iter(self.loader)  # draws this epoch's order from `generator`
-        for _ in range(self.consumed):  # continuing a checkpoint: skip what it trained on
-            next(batches)
-        if self.rng is not None:  # dropout goes on exactly where the checkpoint left it
-            _set_rng(self.rng, self.device)
-            self.rng = None
-        return batches
-
-    def update(self, loss: torch.Tensor) -> None:
-        """One optimizer step on the gradients of `loss`, clipped to norm 1."""
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self.schedule.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        self.consumed += 1
-
-    def restore(self, path: str) -> None:
-        """Continue the checkpoint at `path`; none there (or a damaged one): start over."""
-        state = _load_checkpoint(path)
-        if state is None:
-            return
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.generator.set_state(state["epoch_generator"])
-        self.epoch_start = self.generator.get_state()
-        self.step, self.consumed, self.rng = state["step"], state["consumed"], state["rng"]
-
-    def save(self, path: str) -> None:
-        """Leave a checkpoint at `path` that `restore` continues."""
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "step": self.step,
-            "consumed": self.consumed,
-            "epoch_generator": self.epoch_start,
-            "rng": _get_rng(self.device) if self.rng is None else self.rng,  # None: trained on
-        }
-        _save_checkpoint(path, state)
-
-
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """On a GPU, pinned batches are copied without waiting for the work queued before them."""
-    if device.type == "cuda":
-        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
-    return {k: v.to(device) for k, v in batch.items()}

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from glpsearch.errors import UserError
+from glpsearch.errors import UserError, first_line
 
 QUOTING = ("none", "csv")
 _COMPRESSED = (".gz", ".bz2", ".xz")
@@ -120,11 +120,5 @@ def read(path: Path, builder: str, **options: Any) -> list[dict]:
             exc = exc.__cause__
         if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
             raise UserError(f"{path} has no rows") from None
-        raise UserError(f"cannot read {path}: {first_line(exc)}") from None
+        raise UserError(f"cannot read {path}: {first_line(exc, 300, joined=True)}") from None
     return loaded["train"].to_list()
-
-
-def first_line(exc: BaseException) -> str:
-    """The error's message as one line (its lines joined), at most 300 characters."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return (text or type(exc).__name__)[:300]

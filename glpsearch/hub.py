@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from glpsearch.errors import UserError
-from glpsearch.files import first_line
+from glpsearch.errors import UserError, first_line
 
 DEV_SPLITS = ("validation", "dev", "valid", "val")  # tried in this order when none is named
 
@@ -42,7 +41,8 @@ def open_dataset(name: str, config: str | None = None) -> Any:
         hint = ""
         if not path.is_dir() and not isinstance(exc, ValueError):  # not found, or offline
             hint = "; to work offline, save it once with save_to_disk and pass the folder"
-        raise UserError(f"cannot load dataset {name!r}: {first_line(exc)}{hint}") from None
+        reason = first_line(exc, 300, joined=True)
+        raise UserError(f"cannot load dataset {name!r}: {reason}{hint}") from None
 
 
 def splits(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 
 from glpsearch.atomic import atomic_write
 from glpsearch.errors import UserError
+from glpsearch.hashing import json_sha256
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ def recall(kind: str, key: Callable[[], Any], learn: Callable[[], T]) -> T:
     memo = _active.get()
     if memo is None:
         return learn()
-    digest = hashlib.sha256(json.dumps([kind, key()], sort_keys=True).encode()).hexdigest()
+    digest = json_sha256([kind, key()])
     name = Path(f"{kind}-{digest[:24]}.json")
     folder = memo.folder
     if folder is not None:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from glpsearch.errors import UserError
+from glpsearch.errors import UserError, first_line
 
 EMBEDDED_MODEL = "all-MiniLM-L6-v2"
 EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # where the embedded copy comes from
@@ -37,10 +37,9 @@ def resolve(model: str | None) -> Path:
             snapshot_download(model, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
         )
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise UserError(
             f"model {model!r} is not a local folder and could not be fetched from the hub "
-            f"({reason}); pass a folder with --model"
+            f"({first_line(exc, 200)}); pass a folder with --model"
         ) from None
 
 

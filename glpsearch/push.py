@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glpsearch.errors import UserError
+from glpsearch.errors import UserError, first_line
 
 COMMIT_MESSAGE = "Upload a layer-pruned model exported by glpsearch"
 
@@ -22,7 +22,7 @@ def check_repo(repo: str) -> None:
     try:
         validate_repo_id(repo)
     except HFValidationError as exc:
-        raise UserError(f"{repo!r} is not a Hub repo id: {_first_line(exc)}") from None
+        raise UserError(f"{repo!r} is not a Hub repo id: {first_line(exc, 200)}") from None
 
 
 def push_to_hub(folder: Path, repo: str, private: bool = False) -> str:
@@ -52,7 +52,7 @@ def push_to_hub(folder: Path, repo: str, private: bool = False) -> str:
         raise UserError(f"the Hub refused the push to {repo}: {_refusal(exc)}; {later}") from None
     except (httpx.HTTPError, OSError) as exc:  # no network, a proxy, HF_HUB_OFFLINE=1
         raise UserError(
-            f"cannot reach the Hugging Face Hub to push to {repo} ({_first_line(exc)}); {later}"
+            f"cannot reach the Hugging Face Hub to push to {repo} ({first_line(exc, 200)}); {later}"
         ) from None
     return str(url)
 
@@ -63,8 +63,4 @@ def _refusal(exc: Exception) -> str:
         return "401 Unauthorized, the token is invalid or expired (log in again: `hf auth login`)"
     if status == 403:
         return "403 Forbidden, the token may not write to this namespace (it needs write access)"
-    return _first_line(exc)
-
-
-def _first_line(exc: Exception) -> str:
-    return ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:200]
+    return first_line(exc, 200)

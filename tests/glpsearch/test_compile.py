@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from glpsearch.config import DataSpec, TrainSettings
+from glpsearch.config import DataSpec, DistillSettings, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.evaluator import Evaluator
 
@@ -54,3 +54,19 @@ def test_a_compiled_fine_tune_scores_as_the_eager_one(tiny_model, task, compiled
         expected = eager.evaluate(removed, seed=0)
         assert (score.value, score.loss) == (expected.value, expected.loss)
     assert first.value > 0.6  # a trained model, not the constant predictor
+
+
+def test_a_distilled_fine_tune_is_compiled_too_and_scores_as_the_eager_one(
+    tiny_model, task, compiled, tmp_path
+):
+    """Distillation's loss runs the student, and with hidden matching its teacher, through the
+    evaluator's forward: compiled, a distilled candidate scores exactly as the eager one."""
+    hidden = DistillSettings(alpha=0.5, temperature=2.0, hidden=True)
+    eager = Evaluator(str(tiny_model), task, SETTINGS, distill=hidden, teachers=tmp_path)
+    expected = eager.evaluate({1}, seed=0)  # fine-tunes the teacher, eagerly, into its file
+    student = Evaluator(str(tiny_model), task, SETTINGS, distill=hidden, teachers=tmp_path)
+    student.compile_options = compiled.compile_options
+    student.train({1}, seed=0)  # the teacher is read from its file: only the student trains
+    assert counters["stats"]["unique_graphs"] > 0  # the student's fine-tune ran compiled
+    score = student.evaluate({1}, seed=0)
+    assert (score.value, score.loss) == (expected.value, expected.loss)

