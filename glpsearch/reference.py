@@ -64,7 +64,7 @@ def heldout_noise(
     (a paired bootstrap); changing BOOTSTRAP_SEED unpairs rows cached before."""
     n = len(labels)
     if metric == "accuracy":
-        correct = pack([y == p for y, p in zip(labels, predictions, strict=True)])
+        correct = pack([y == guess for y, guess in zip(labels, predictions, strict=True)])
         if n == 0:
             return 0.0, correct
         p = metrics.compute(metric, labels, predictions)

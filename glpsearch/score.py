@@ -64,7 +64,7 @@ def unpack(text: str, n: int) -> tuple[float, ...]:
     """The first `n` flags `pack` wrote, as 0.0 and 1.0."""
     packed = base64.b64decode(text, validate=True)
     bits = format(int.from_bytes(packed, "big"), f"0{8 * len(packed)}b") if packed else ""
-    return tuple(float(bit == "1") for bit in bits[:n])
+    return tuple(1.0 if bit == "1" else 0.0 for bit in bits[:n])  # two shared floats, not n
 
 
 def _readable_examples(record: dict) -> bool:
