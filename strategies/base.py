@@ -2,7 +2,8 @@
 
 A strategy is pure Python: it proposes removed-layer sets and asks `evaluate` for their scores
 (higher is better; None for a candidate that failed), optionally after only a fraction of the
-fine-tune (`budget`). It never sees the cache, torch or progress.
+fine-tune (`budget`) or over more seeds than the run's (`seeds`, for racing). It never sees the
+cache, torch or progress.
 Deterministic given its options (seed included), so re-running it replays the cached evaluations
 exactly: that is how a killed search resumes, with no strategy state to persist.
 """

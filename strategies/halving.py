@@ -12,7 +12,8 @@ share the cache).
 
 The price is that a short fine-tune can rank candidates differently from a full one, and then
 the step may keep a different layer than greedy would; each Step records the budget every
-candidate reached, so a search's record shows where that happened.
+candidate reached, so a search's record shows where that happened. With `max_seeds`, the
+finalists race over seeds as greedy's candidates do (strategies.racing).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from glpsearch.strategies.base import Evaluate, Layers, Step, top
+from glpsearch.strategies.base import Evaluate, Layers, Step, best, top
 from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.greedy import Greedy
-from glpsearch.strategies.racing import decide
+from glpsearch.strategies.racing import race
 
 
 @dataclass
@@ -100,15 +101,21 @@ def halve(
         if not alive:  # every candidate of this rung failed
             break
     final = [(layers, score) for layers, (budget, score) in reached.items() if budget == 1.0]
-    decided = decide(final, evaluate, max_seeds)
-    reached.update((layers, (1.0, score)) for layers, score in decided.scored)
+    if max_seeds is None:
+        winner = best(final)
+        chosen, score = winner if winner is not None else (None, None)
+        decided = None
+    else:
+        raced = race(final, evaluate, max_seeds)
+        reached.update((layers, (1.0, score)) for layers, score in raced.scored)
+        chosen, score, decided = raced.chosen, raced.score, raced.race
     return Step(
         depth,
         tuple((layers, reached[layers][1]) for layers in candidates),
-        decided.chosen,
-        decided.score,
+        chosen,
+        score,
         tuple(reached[layers][0] for layers in candidates),
-        decided.race,
+        decided,
     )
 
 

@@ -42,16 +42,16 @@ def check_max_seeds(max_seeds: int | None) -> None:
         raise OptionError(f"the most seeds must be at least 1, got {max_seeds}")
 
 
-def decide(
+def race(
     scored: Sequence[tuple[Layers, float | None]],
     evaluate: Evaluate,
-    max_seeds: int | None,
+    max_seeds: int,
     budget: float = 1.0,
 ) -> Decision:
-    """Keep one of `scored` (full fine-tunes at `budget`): with no `max_seeds` (or fewer than
-    two valid scores), the best as `best` says, with no more evaluations; else raced as the
-    module says, each round one `evaluate` call for the leader and its rivals."""
-    if max_seeds is None or sum(score is not None for _, score in scored) < 2:  # no contest
+    """Keep one of `scored` (full fine-tunes at `budget`) as the module says, each round one
+    `evaluate` call for the leader and its rivals; with fewer than two valid scores there is
+    no race: the best, as `best` says."""
+    if sum(score is not None for _, score in scored) < 2:
         winner = best(scored)
         return Decision(tuple(scored), *(winner if winner is not None else (None, None)))
     scores = dict(scored)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import ClassVar
 
-from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions
-from glpsearch.strategies.racing import check_max_seeds, decide
+from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best
+from glpsearch.strategies.racing import check_max_seeds, race
 
 # The sets to score at a depth, given the previous step (None at depth 1).
 Propose = Callable[[int, Step | None], Sequence[Layers]]
@@ -47,8 +47,12 @@ class Strategy(ABC):
         engine parallelises, and keep the best; with `max_seeds`, race the near-tied over more
         seeds first (strategies.racing)."""
         scored = tuple(zip(candidates, evaluate(candidates), strict=True))
-        decided = decide(scored, evaluate, self.options.max_seeds)
-        return Step(depth, decided.scored, decided.chosen, decided.score, race=decided.race)
+        if self.options.max_seeds is not None:
+            raced = race(scored, evaluate, self.options.max_seeds)
+            return Step(depth, raced.scored, raced.chosen, raced.score, race=raced.race)
+        winner = best(scored)
+        chosen, score = winner if winner is not None else (None, None)
+        return Step(depth, scored, chosen, score)
 
     def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
         """Depths 1..remove, each proposed and judged in turn.
