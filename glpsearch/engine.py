@@ -5,7 +5,9 @@ answers what the store already holds, claims and computes the rest, and writes e
 through the moment it exists, so a killed search loses at most the candidates in flight. Claims
 (with expiry, kept alive by a heartbeat) let two searches share one cache without computing the
 same candidate twice. With several seeds, each (set, seed) is a job cached on its own, so more
-seeds can be added later; a set's score is the mean. A strategy may ask for a partial
+seeds can be added later; a set's score is the mean. A strategy may ask for more seeds of some
+sets than the run's (racing: the first k of the run's seeds, continued one by one), answered
+the same way. A strategy may ask for a partial
 fine-tune (a `budget`, the fraction of the full run's steps): such jobs are cached and claimed
 apart from full ones, leave a checkpoint in the store, and a longer job of the same (set, seed)
 continues from the longest checkpoint below its budget; a job's `Plan` (glpsearch/plan.py)
@@ -31,7 +33,7 @@ from glpsearch.failures import EnvironmentFailure, environmental, reason
 from glpsearch.plan import FULL, Plan
 from glpsearch.score import Score
 from glpsearch.store import Key, Store, StoreError
-from glpsearch.strategies import Estimate, Layers, SearchResult, Strategy
+from glpsearch.strategies import Estimate, Examples, Layers, SearchResult, Strategy
 
 CLAIM_SECONDS = 120.0  # a claim outlives its owner by at most this long
 POLL_SECONDS = 0.5
@@ -206,11 +208,31 @@ class Outcome:
             return None
         return statistics.fmean(errors)
 
+    @property
+    def examples(self) -> Examples | None:
+        """Its held-out outputs example by example (the mean over seeds), which pair its score
+        with another set's (glpsearch.strategies.noise); None when it failed or a seed's score
+        was cached before they were kept."""
+        each = [score.per_example() for score in self.scores]
+        if self.failure is not None or not each or None in each:
+            return None
+        kinds = {e.bootstrap for e in each if e is not None}
+        lengths = {len(e.values) for e in each if e is not None}
+        if len(kinds) > 1 or len(lengths) > 1:
+            return None
+        if len(each) == 1:
+            return each[0]
+        columns = zip(*(e.values for e in each if e is not None), strict=True)
+        return Examples(tuple(map(statistics.fmean, columns)), kinds.pop())
+
     def estimate(self) -> Estimate | None:
-        """What a strategy sees: the mean, carrying its standard error to judge near-ties."""
+        """What a strategy sees: the mean, carrying its standard error over seeds to judge
+        near-ties, its held-out one and its per-example outputs to pair it with another's."""
         if self.value is None or self.std is None:
             return None
-        return Estimate(self.value, self.std / math.sqrt(len(self.results)), self.loss)
+        seeds = len(self.results)
+        error = self.std / math.sqrt(seeds)
+        return Estimate(self.value, error, self.loss, seeds, self.se, self.examples)
 
 
 # -- events for a display; the engine works the same with no one listening ------------------
@@ -220,6 +242,7 @@ class BatchStarted:
     size: int
     cached: int
     budget: float = 1.0
+    seeds: int = 1  # how many seeds each candidate of the batch gets
 
 
 @dataclass(frozen=True)
@@ -271,9 +294,11 @@ class Engine:
         self.retry_failed = retry_failed
         self.runner = runner or InProcess(scorer)
         self.checkpoint_space = checkpoint_space  # bytes checkpoints may take; None: no bound
-        self.settled: dict[tuple[Layers, float], Outcome] = {}  # every (set, budget) known
-        # Each set's outcome at the highest budget this run reached: the full fine-tune's,
-        # unless a strategy stopped short of it (what a search's record shows).
+        # every (set, budget, seeds) known; the seeds are always a prefix of `seeds_for`'s
+        self.settled: dict[tuple[Layers, float, tuple[int, ...]], Outcome] = {}
+        self._asked = self.seeds  # the seeds the lookup in progress waits for
+        # Each set's outcome at the highest budget this run reached (the full fine-tune's,
+        # unless a strategy stopped short of it), with the most seeds (what a record shows).
         self.outcomes: dict[Layers, Outcome] = {}
         self.results: dict[Job, Result] = {}  # every seed's result this run has seen
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # see _dead
@@ -284,20 +309,38 @@ class Engine:
         baseline = self.lookup([frozenset()])[0]
         return baseline, strategy.run(self.scorer.n_layers, remove, self.evaluate)
 
-    def evaluate(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[Estimate | None]:
-        return [outcome.estimate() for outcome in self.lookup(candidates, budget)]
+    def evaluate(
+        self, candidates: Sequence[Layers], budget: float = 1.0, seeds: int | None = None
+    ) -> list[Estimate | None]:
+        """What strategies call (strategies.Evaluate): each set's Estimate over `seeds_for`."""
+        return [outcome.estimate() for outcome in self.lookup(candidates, budget, seeds)]
 
-    def lookup(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[Outcome]:
-        """Outcomes for `candidates`, in order: from this run, the store, or fresh fine-tunes."""
+    def seeds_for(self, count: int | None = None) -> tuple[int, ...]:
+        """The first `count` seeds of this run's sequence: its own seeds, continued one by one
+        after the largest (--seed, --seed + 1, ...); its own for None."""
+        if count is None:
+            return self.seeds
+        if count < 1:
+            raise ValueError(f"at least one seed, got {count}")
+        after = max(self.seeds) + 1
+        return (*self.seeds, *range(after, after + count - len(self.seeds)))[:count]
+
+    def lookup(
+        self, candidates: Sequence[Layers], budget: float = 1.0, seeds: int | None = None
+    ) -> list[Outcome]:
+        """Outcomes for `candidates` over `seeds_for(seeds)`, in order: from this run, the
+        store, or fresh fine-tunes."""
+        chosen = self._asked = self.seeds_for(seeds)
         unique = list(dict.fromkeys(frozenset(c) for c in candidates))
-        jobs = [Job(removed, seed, Plan(budget)) for removed in unique for seed in self.seeds]
+        jobs = [Job(removed, seed, Plan(budget)) for removed in unique for seed in chosen]
         for job in jobs:
             if job not in self.results and (known := self._from_store(job)):
                 self.results[job] = known
         pending = [job for job in jobs if job not in self.results]
         waiting = {job.removed for job in pending}
         depth = max(map(len, unique), default=0)
-        self.on_event(BatchStarted(depth, len(unique), len(unique) - len(waiting), budget))
+        cached = len(unique) - len(waiting)
+        self.on_event(BatchStarted(depth, len(unique), cached, budget, len(chosen)))
         for removed in unique:
             if removed not in waiting:
                 self._settle(removed, budget)
@@ -309,11 +352,18 @@ class Engine:
             else:  # every pending job is being computed elsewhere
                 self._wait_for_any(pending, announced)
             pending = [job for job in pending if job not in self.results]
-        return [self.settled[frozenset(c), budget] for c in candidates]
+        return [self.settled[frozenset(c), budget, chosen] for c in candidates]
 
     @property
     def counts(self) -> dict[str, int]:
-        return tally(self.settled.values())
+        """Fine-tunes computed and cached, and sets failed, each (set, budget) counted once at
+        the most seeds it got (its outcomes with fewer hold a part of those results)."""
+        widest: dict[tuple[Layers, float], Outcome] = {}
+        for (removed, budget, _), outcome in self.settled.items():
+            known = widest.get((removed, budget))
+            if known is None or len(outcome.results) > len(known.results):
+                widest[removed, budget] = outcome
+        return tally(widest.values())
 
     # -- plumbing -------------------------------------------------------------------------
     def _key(self, job: Job) -> Key:
@@ -417,13 +467,15 @@ class Engine:
         self._settle(result.job.removed, result.job.budget)
 
     def _settle(self, removed: Layers, budget: float) -> None:
-        """Once every seed of `removed` is known, its outcome is final: report it."""
-        mine = [self.results.get(Job(removed, seed, Plan(budget))) for seed in self.seeds]
-        if any(result is None for result in mine) or (removed, budget) in self.settled:
+        """Once every seed asked for of `removed` is known, its outcome is final: report it."""
+        seeds = self._asked
+        mine = [self.results.get(Job(removed, seed, Plan(budget))) for seed in seeds]
+        if any(result is None for result in mine) or (removed, budget, seeds) in self.settled:
             return
         outcome = Outcome(removed, tuple(r for r in mine if r is not None))
-        self.settled[removed, budget] = outcome
-        if removed not in self.outcomes or self.outcomes[removed].budget < budget:
+        self.settled[removed, budget, seeds] = outcome
+        known = self.outcomes.get(removed)
+        if known is None or (known.budget, len(known.results)) < (budget, len(seeds)):
             self.outcomes[removed] = outcome
         self.on_event(CandidateFinished(outcome))
 

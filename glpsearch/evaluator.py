@@ -247,7 +247,7 @@ class Evaluator:
         start = time.perf_counter()
         model = self.train(removed, seed, progress, plan)
         trained = time.perf_counter()
-        value, loss, se = self._score(model, self._heldout, self.task.heldout)
+        value, loss, se, examples = self._score(model, self._heldout, self.task.heldout)
         return Score(
             value=value,
             metric=self.task.metric,
@@ -257,6 +257,7 @@ class Evaluator:
             n_eval=len(self.task.heldout),
             loss=loss,
             se=se,
+            examples=examples,
         )
 
     # -- training and scoring -------------------------------------------------------------
@@ -287,8 +288,9 @@ class Evaluator:
     @torch.inference_mode()
     def _score(
         self, model: torch.nn.Module, features: list[dict], examples: Examples
-    ) -> tuple[float, float, float]:
-        """The task metric, the mean loss and the metric's standard error on `features`."""
+    ) -> tuple[float, float, float, str | tuple[float, ...]]:
+        """The task metric, the mean loss, the metric's standard error on `features` and what
+        pairs the score with another candidate's (Score.examples)."""
         model.eval()
         order: list[int] = []
         outputs = []  # kept on the device until the end: one wait for the GPU, not one a batch
@@ -310,8 +312,8 @@ class Evaluator:
             raise CandidateFailed("the model predicts non-finite values")
         predicted = [predictions[i] for i in range(len(features))]
         value = metrics.compute(self.task.metric, examples.labels, predicted)
-        se = reference.standard_error(self.task.metric, examples.labels, predicted)
-        return value, loss.item() / max(1, len(features)), se
+        se, paired = reference.heldout_noise(self.task.metric, examples.labels, predicted)
+        return value, loss.item() / max(1, len(features)), se, paired
 
     def forward(self, model: torch.nn.Module, batch: dict[str, Any]) -> Any:
         """`model(**batch)`, through torch.compile when `compile_options` asks for it."""

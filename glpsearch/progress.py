@@ -74,6 +74,7 @@ class Display:
                 self._progress.remove_task(self._batch)
             what = "full model" if event.depth == 0 else f"{event.depth} removed"
             what += budget_text(event.budget)
+            what += f", {event.seeds} seeds" if event.seeds > 1 else ""
             self._batch = self._progress.add_task(
                 f"[bold]{what}[/]: {event.size} candidates, {event.cached} cached",
                 total=event.size,
@@ -120,7 +121,9 @@ class Display:
         """A full fine-tune of a pruned model at the constant predictor's level within noise."""
         if self.noise is None or not outcome.removed or outcome.budget != 1.0:
             return False
-        learned = self.noise.learned(outcome.value, outcome.std, outcome.loss, outcome.se)
+        learned = self.noise.learned(
+            outcome.value, outcome.std, outcome.loss, outcome.se, len(outcome.results)
+        )
         return learned is False
 
 
@@ -129,7 +132,9 @@ def steps_table(
 ) -> Table:
     """One row per depth: what was removed, its score, how the step's candidates spread, and,
     from a judged record (glpsearch.reference.judge), how many learned nothing and the best
-    one's lead over the runner-up against the metric's standard error (~: inside it)."""
+    one's lead over the runner-up against the noise that decided (~: inside it; p: the paired
+    SE of the difference, u: one candidate's SE, for scores cached without per-example
+    outputs; a raced step that reached the cap of seeds says "cap")."""
     metric = baseline.scores[0].metric if baseline.scores else "score"
     judged = record if record is not None and "reference" in record else None
     caption = None
@@ -137,7 +142,10 @@ def steps_table(
         from glpsearch.reference import Trivial
 
         constant = Trivial.from_record(judged["reference"]["trivial"])
-        caption = f"{constant.describe(metric)} · ~: lead inside the standard error"
+        caption = (
+            f"{constant.describe(metric)} · ~: lead inside the noise (p: paired SE of the "
+            "difference, u: one candidate's SE; cap: raced to the most seeds)"
+        )
     table = Table(title=f"{result.strategy}: {metric} on the held-out split", caption=caption)
     columns = ["removed", "layer", metric, "Δ vs full", "candidates", "spread", "computed"]
     if judged is not None:
@@ -172,12 +180,16 @@ def steps_table(
 
 
 def _noise_cells(step: dict, full: int) -> list[str]:
-    """A judged step's cells: candidates that learned nothing, and the lead (SE), ~ if inside."""
+    """A judged step's cells: candidates that learned nothing, and the lead (the noise that
+    decided, p or u), ~ if inside, and "cap" where racing stopped at the most seeds."""
     nothing = f"{step['candidates_learned_nothing']}/{full}" if full else ""
-    if step["lead"] is None or step["noise"] is None:
+    rule = step.get("noise_rule")
+    if step["lead"] is None or rule is None:
         return [nothing, ""]
+    noise = step["paired_noise"] if rule == "paired" else step["noise"]
     inside = "~" if step["lead_inside_noise"] else ""
-    return [nothing, f"{inside}{step['lead']:.3f} ({step['noise']:.3f})"]
+    cap = " cap" if step.get("race") == "cap" else ""
+    return [nothing, f"{inside}{step['lead']:.3f} ({noise:.3f} {rule[0]}){cap}"]
 
 
 def _previous(result: SearchResult, depth: int) -> frozenset[int]:

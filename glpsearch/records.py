@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from glpsearch import __version__
 from glpsearch.atomic import atomic_write
 from glpsearch.errors import UserError
+from glpsearch.strategies import noise
 
 if TYPE_CHECKING:
     from glpsearch.engine import Outcome
@@ -312,16 +313,33 @@ def outcome_record(outcome: Outcome) -> dict:
 
 
 def steps_record(result: SearchResult, outcomes: dict) -> list[dict]:
-    """Each depth's chosen set and every candidate's outcome (score, cached or computed, time)."""
+    """Each depth's chosen set and every candidate's outcome (score, cached or computed, time),
+    how a raced step was decided (`race`, strategies.Step), and the paired noise of the best
+    full fine-tune's lead over the runner-up (`paired_noise`, what glpsearch.reference.judge
+    sets the lead against; None without per-example outputs)."""
     return [
         {
             "depth": step.depth,
             "chosen": None if step.chosen is None else sorted(step.chosen),
             "score": step.score,
             "candidates": [outcome_record(outcomes[c]) for c, _ in step.candidates],
+            "race": step.race,
+            "paired_noise": paired_noise([outcomes[c] for c, _ in step.candidates]),
         }
         for step in result.steps
     ]
+
+
+def paired_noise(tried: list[Outcome]) -> float | None:
+    """The paired noise (strategies.noise.paired) of the lead of the best full fine-tune over
+    the runner-up, ranked as the judge ranks them (by mean score, the earlier of equal ones
+    first); None with fewer than two or without per-example outputs."""
+    full = [o for o in tried if o.value is not None and o.budget == 1.0]
+    ranked = sorted(full, key=lambda o: o.value, reverse=True)
+    if len(ranked) < 2:
+        return None
+    best, runner_up = ranked[0].estimate(), ranked[1].estimate()
+    return None if best is None or runner_up is None else noise.paired(best, runner_up)
 
 
 def search_record(

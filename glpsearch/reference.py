@@ -18,7 +18,10 @@ Conventions, so that the numbers can be checked by hand:
   seed spread (std/sqrt(seeds)) is used where it is larger, as every seed has the same held-out
   set;
 - a step's pick is *inside the noise* when the best candidate leads the runner-up by no more
-  than one SE (the larger of the two's);
+  than the noise of that lead: the paired SE of their difference on the shared held-out
+  examples (glpsearch.strategies.noise: per-example correctness for accuracy, a paired bootstrap
+  otherwise; with seeds, combined with the seed spread), or, for scores cached without
+  per-example outputs, one SE (the larger of the two's); each step keeps both numbers;
 - a model *learned* when its metric beats the constant's by more than two SEs (its own or the
   constant's, whichever is larger: all examples right have a binomial SE of 0) and, for
   regression, its held-out loss is also below the constant's by more than two SEs of that loss
@@ -37,6 +40,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from glpsearch import metrics
+from glpsearch.score import pack
 
 BOOTSTRAP_ROUNDS = 200
 BOOTSTRAP_SEED = 0
@@ -47,16 +51,30 @@ ADVICE = "train longer (--epochs), with a higher --lr, or on more data (--train-
 def standard_error(metric: str, labels: Sequence, predictions: Sequence) -> float:
     """The SE of `metric` on these held-out examples: binomial for accuracy, else a seeded
     bootstrap (resampling examples with replacement) of BOOTSTRAP_ROUNDS rounds."""
+    return heldout_noise(metric, labels, predictions)[0]
+
+
+def heldout_noise(
+    metric: str, labels: Sequence, predictions: Sequence
+) -> tuple[float, str | tuple[float, ...]]:
+    """The SE of `metric` on these held-out examples (`standard_error`) and what pairs the score
+    with another candidate's (Score.examples): for accuracy each example's correctness, packed
+    as bits; otherwise the metric on each bootstrap resample. The resamples depend only on the
+    number of examples and BOOTSTRAP_SEED, so every candidate of a search gets the same ones
+    (a paired bootstrap); changing BOOTSTRAP_SEED unpairs rows cached before."""
     n = len(labels)
-    if n == 0:
-        return 0.0
     if metric == "accuracy":
+        correct = pack([y == guess for y, guess in zip(labels, predictions, strict=True)])
+        if n == 0:
+            return 0.0, correct
         p = metrics.compute(metric, labels, predictions)
-        return math.sqrt(p * (1 - p) / n)
+        return math.sqrt(p * (1 - p) / n), correct
+    if n == 0:
+        return 0.0, ()
     truth, predicted = np.asarray(labels), np.asarray(predictions)
     draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, size=(BOOTSTRAP_ROUNDS, n))
     values = [metrics.compute(metric, truth[drawn], predicted[drawn]) for drawn in draws]
-    return statistics.stdev(values)
+    return statistics.stdev(values), tuple(map(float, values))
 
 
 @dataclass(frozen=True)
@@ -117,25 +135,35 @@ class Noise:
     se: float | None
     seeds: int = 1
 
-    def error(self, std: float | None = None, se: float | None = None) -> float | None:
+    def error(
+        self, std: float | None = None, se: float | None = None, seeds: int | None = None
+    ) -> float | None:
         """The SE of a score: its held-out SE (`se`, else the unpruned model's) or its seed
-        spread std/sqrt(seeds), whichever is larger."""
+        spread std/sqrt(seeds), whichever is larger; `seeds` is the score's own count (racing
+        gives candidates different ones), by default the run's."""
         held = self.se if se is None else se
-        seed_se = (std or 0.0) / math.sqrt(self.seeds)
+        seed_se = (std or 0.0) / math.sqrt(seeds or self.seeds)
         return None if held is None else max(held, seed_se)
 
-    def clearance(self, std: float | None = None, se: float | None = None) -> float | None:
+    def clearance(
+        self, std: float | None = None, se: float | None = None, seeds: int | None = None
+    ) -> float | None:
         """The SE of a score's difference from the constant's: the larger of the two. (A model
         with every held-out example right has a binomial SE of 0; the constant's is not.)"""
-        error = self.error(std, se)
+        error = self.error(std, se, seeds)
         return None if error is None else max(error, self.trivial.se)
 
     def learned(
-        self, value: float | None, std: float | None, loss: float | None, se: float | None = None
+        self,
+        value: float | None,
+        std: float | None,
+        loss: float | None,
+        se: float | None = None,
+        seeds: int | None = None,
     ) -> bool | None:
         """Whether a score clearly beats the constant predictor; None when it cannot be told
         (failed, or the SE is unknown)."""
-        error = self.clearance(std, se)
+        error = self.clearance(std, se, seeds)
         if value is None or error is None:
             return None
         if value - self.trivial.value <= MARGIN * error:
@@ -200,33 +228,53 @@ def judge(record: dict, noise: Noise) -> dict:
 def _mark(candidate: dict, noise: Noise) -> None:
     full = candidate.get("budget", 1.0) == 1.0  # a short fine-tune is not expected to have learned
     learned = noise.learned(
-        candidate["score"], candidate.get("std"), candidate.get("loss"), candidate.get("se")
+        candidate["score"],
+        candidate.get("std"),
+        candidate.get("loss"),
+        candidate.get("se"),
+        _seeds(candidate),
     )
     candidate["learned_nothing"] = None if learned is None or not full else not learned
 
 
+def _seeds(candidate: dict) -> int | None:
+    """How many seeds a candidate's score is the mean of; None (the run's) when not recorded."""
+    return len(candidate["seeds"]) or None if isinstance(candidate.get("seeds"), dict) else None
+
+
 def step_noise(step: dict, noise: Noise) -> dict:
     """A step's figures: how many full fine-tunes learned nothing, the best one's lead over the
-    runner-up, the SE that lead is measured against (the larger of the two's), whether the lead
-    is inside it, and whether the tie rule alone chose: the runner-up ties the best as the
-    strategies' rule counts ties (equal scores; with seeds, within the best mean's std/sqrt(N)),
-    so the highest layer indices won, not a score."""
+    runner-up, the two SEs that lead is measured against (`noise`: the larger of the two's own;
+    `paired_noise`: the paired SE of their difference, which glpsearch.records writes from
+    the per-example outputs, None for scores cached without them), which of them decided
+    (`noise_rule`: "paired" wherever known), whether the lead is inside it, and whether the
+    tie rule alone chose: the runner-up ties the best as the strategies' rule counts ties
+    (equal scores; with seeds, within the best mean's std/sqrt(N); in a raced step, inside
+    the noise at the cap of seeds), so the highest layer indices won, not a score."""
     full = [c for c in step["candidates"] if c["score"] is not None and c.get("budget", 1.0) == 1.0]
     ranked = sorted(full, key=lambda c: c["score"], reverse=True)
     nothing = sum(c.get("learned_nothing") is True for c in full)
-    lead = error = None
+    lead = error = paired = None
     if len(ranked) >= 2:
         lead = ranked[0]["score"] - ranked[1]["score"]
-        errors = [noise.error(c.get("std"), c.get("se")) for c in ranked[:2]]
+        errors = [noise.error(c.get("std"), c.get("se"), _seeds(c)) for c in ranked[:2]]
         error = None if None in errors else max(e for e in errors if e is not None)
-    inside = None if lead is None or error is None else lead <= error
+        paired = step.get("paired_noise")
+    deciding = paired if paired is not None else error
+    inside = None if lead is None or deciding is None else lead <= deciding
+    rule = None if deciding is None else "paired" if paired is not None else "unpaired"
     tie = False
-    if lead is not None and step["chosen"] is not None:
-        tie = lead <= (ranked[0].get("std") or 0.0) / math.sqrt(noise.seeds)
+    if step.get("race") is not None:
+        tie = step["race"] == "cap"
+    elif lead is not None and step["chosen"] is not None:
+        seeds = _seeds(ranked[0]) or noise.seeds
+        tie = lead <= (ranked[0].get("std") or 0.0) / math.sqrt(seeds)
     return {
         "candidates_learned_nothing": nothing,
         "lead": lead,
         "noise": error,
+        "paired_noise": paired,
+        "noise_rule": rule,
         "lead_inside_noise": inside,
         "tie_rule_alone": tie,
     }
@@ -245,6 +293,18 @@ def closing_lines(record: dict) -> list[str]:
     if "reference" not in record:
         return []
     lines = []
+    unpaired = [
+        s
+        for entry in record.get("strategies", [record])
+        for s in entry["steps"]
+        if s.get("noise_rule") == "unpaired"
+    ]
+    if unpaired:
+        lines.append(
+            f"the lead of {len(unpaired)} step{'s' * (len(unpaired) > 1)} was set against one "
+            "candidate's standard error, not the paired one of the difference: its scores were "
+            "cached before glpsearch kept per-example outputs"
+        )
     for entry in record.get("strategies", [record]):
         name = entry["strategy"]
         steps = entry["steps"]

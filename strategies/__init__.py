@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from glpsearch.strategies.base import (
+    DEFAULT_MAX_SEEDS,
     Estimate,
     Evaluate,
+    Examples,
     Layers,
     SearchResult,
     Step,
@@ -56,10 +58,12 @@ def reading(option: str, names: Iterable[str]) -> list[str]:
 
 
 __all__ = [
+    "DEFAULT_MAX_SEEDS",
     "REGISTRY",
     "BudgetExceeded",
     "Estimate",
     "Evaluate",
+    "Examples",
     "Layers",
     "OptionError",
     "SearchResult",

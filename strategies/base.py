@@ -2,7 +2,8 @@
 
 A strategy is pure Python: it proposes removed-layer sets and asks `evaluate` for their scores
 (higher is better; None for a candidate that failed), optionally after only a fraction of the
-fine-tune (`budget`). It never sees the cache, torch or progress.
+fine-tune (`budget`) or over more seeds than the run's (`seeds`, for racing). It never sees the
+cache, torch or progress.
 Deterministic given its options (seed included), so re-running it replays the cached evaluations
 exactly: that is how a killed search resumes, with no strategy state to persist.
 """
@@ -18,24 +19,56 @@ Layers = frozenset[int]
 
 class Evaluate(Protocol):
     """Scores of `candidates`, each fine-tuned for the first `budget` fraction of the full run's
-    steps; budget 1.0 (what most strategies ask for) is the full fine-tune."""
+    steps; budget 1.0 (what most strategies ask for) is the full fine-tune. `seeds`, when given,
+    asks for the mean over the first `seeds` seeds of the run's sequence (--seed, --seed + 1,
+    ...: racing adds seeds to near-tied candidates); by default, the run's own seeds."""
 
-    def __call__(self, candidates: Sequence[Layers], budget: float = 1.0) -> list[float | None]: ...
+    def __call__(
+        self, candidates: Sequence[Layers], budget: float = 1.0, seeds: int | None = None
+    ) -> list[float | None]: ...
+
+
+@dataclass(frozen=True)
+class Examples:
+    """A score's held-out outputs, in an order shared by every candidate of a search (the same
+    examples, the same bootstrap resamples), so that two candidates' scores pair: each held-out
+    example's correctness (0 or 1; the mean over seeds), or, for metrics that are not a mean
+    over examples, the metric on each of a fixed list of bootstrap resamples (`bootstrap`)."""
+
+    values: tuple[float, ...]
+    bootstrap: bool = False
 
 
 class Estimate(float):
     """A score as the engine measures it: it compares, adds and prints as its mean over seeds,
-    and carries that mean's standard error (`error`, which `best` uses to judge near-ties) and
-    the mean held-out loss (`loss`, None when unknown), which ranks short fine-tunes better than
-    a metric still stuck on the majority class."""
+    and carries that mean's standard error over seeds (`error`, std/sqrt(seeds), which `best`
+    uses to judge near-ties), how many `seeds` it is the mean of, the mean held-out loss
+    (`loss`, None when unknown; it ranks short fine-tunes better than a metric still stuck on
+    the majority class), the metric's standard error over held-out examples (`heldout`) and the
+    per-example outputs that pair it with another candidate's (`examples`, see
+    strategies.noise); both None when unknown (a score cached before they were kept)."""
 
     error: float
     loss: float | None
+    seeds: int
+    heldout: float | None
+    examples: Examples | None
 
-    def __new__(cls, mean: float, error: float = 0.0, loss: float | None = None) -> Estimate:
+    def __new__(
+        cls,
+        mean: float,
+        error: float = 0.0,
+        loss: float | None = None,
+        seeds: int = 1,
+        heldout: float | None = None,
+        examples: Examples | None = None,
+    ) -> Estimate:
         estimate = super().__new__(cls, mean)
         estimate.error = error
         estimate.loss = loss
+        estimate.seeds = seeds
+        estimate.heldout = heldout
+        estimate.examples = examples
         return estimate
 
 
@@ -50,6 +83,10 @@ class Step:
     # The budget each candidate's score was measured at, in the order of `candidates`; empty
     # when every candidate had the full fine-tune (every strategy but greedy-halving).
     budgets: tuple[float, ...] = ()
+    # How a raced step (options.max_seeds, strategies.racing) was decided: "lead" (the best led
+    # every rival by more than the noise), "cap" (some stayed inside it at max_seeds seeds: the
+    # tie rule chose among them); None when the step was not raced.
+    race: str | None = None
 
 
 @dataclass
@@ -88,6 +125,12 @@ class StrategyOptions:
     # candidates compete for each one that goes on to `eta` times the budget.
     min_budget: float = 0.25
     eta: int = 2
+    # Racing over seeds (strategies.racing): candidates start with the run's seeds, and those
+    # inside the noise of the step's best get one more each, up to this many; None: no racing.
+    max_seeds: int | None = None
+
+
+DEFAULT_MAX_SEEDS = 3  # the cap of `--seeds auto`
 
 
 def best(scored: Sequence[tuple[Layers, float | None]]) -> tuple[Layers, float] | None:
@@ -103,7 +146,11 @@ def best(scored: Sequence[tuple[Layers, float | None]]) -> tuple[Layers, float] 
         return None
     top = max(score for _, score in valid)
     margin = getattr(max(valid, key=lambda item: item[1])[1], "error", 0.0)
-    tied = [item for item in valid if top - item[1] <= margin]
+    return tie_rule([item for item in valid if top - item[1] <= margin])
+
+
+def tie_rule(tied: Sequence[tuple[Layers, float]]) -> tuple[Layers, float]:
+    """Of candidates the scores cannot tell apart, the set with the highest layer indices."""
     return max(tied, key=lambda item: (sorted(item[0], reverse=True), item[1]))
 
 

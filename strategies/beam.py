@@ -18,9 +18,10 @@ from glpsearch.strategies.search import Propose, Strategy, grow
 @dataclass
 class Beam(Strategy):
     name = "beam"
-    reads = frozenset({"beam_width"})
+    reads = frozenset({"beam_width", "max_seeds"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.options.beam_width < 1:
             raise OptionError(f"beam width must be at least 1, got {self.options.beam_width}")
 

@@ -19,6 +19,7 @@ class BlockInfluence(FixedOrder):
     reads = frozenset({"ranking"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.options.ranking is not None:
             self._refuse_unless_ranks(len(self.options.ranking))
 

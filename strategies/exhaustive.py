@@ -17,7 +17,7 @@ from glpsearch.strategies.search import Propose, Strategy, subsets
 @dataclass
 class Exhaustive(Strategy):
     name = "exhaustive"
-    reads = frozenset({"max_evaluations"})
+    reads = frozenset({"max_evaluations", "max_seeds"})
 
     def check(self, n_layers: int, remove: int) -> None:
         needed = sum(comb(n_layers, depth) for depth in range(1, remove + 1))

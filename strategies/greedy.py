@@ -11,6 +11,7 @@ from glpsearch.strategies.search import Propose, Strategy, grow
 @dataclass
 class Greedy(Strategy):
     name = "greedy"
+    reads = frozenset({"max_seeds"})
 
     def proposal(self, n_layers: int) -> Propose:
         """The previous step's choice plus each other layer (greedy-halving's proposal too)."""

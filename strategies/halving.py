@@ -12,7 +12,8 @@ share the cache).
 
 The price is that a short fine-tune can rank candidates differently from a full one, and then
 the step may keep a different layer than greedy would; each Step records the budget every
-candidate reached, so a search's record shows where that happened.
+candidate reached, so a search's record shows where that happened. With `max_seeds`, the
+finalists race over seeds as greedy's candidates do (strategies.racing).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from glpsearch.strategies.base import Evaluate, Layers, Step, best, top
 from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.greedy import Greedy
+from glpsearch.strategies.racing import race
 
 
 @dataclass
@@ -30,14 +32,17 @@ class Halving(Greedy):
     """Greedy's proposal, judged by successive halving."""
 
     name = "greedy-halving"
-    reads = frozenset({"min_budget", "eta"})
+    reads = frozenset({"min_budget", "eta", "max_seeds"})
     ladder: list[float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.ladder = rungs(self.options.min_budget, self.options.eta)
 
     def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
-        return halve(depth, candidates, evaluate, self.ladder, self.options.eta)
+        return halve(
+            depth, candidates, evaluate, self.ladder, self.options.eta, self.options.max_seeds
+        )
 
 
 # The shortest fine-tune trusted to rank candidates. bench/halving.py (all-MiniLM-L6, 3 steps
@@ -72,12 +77,17 @@ def rungs(min_budget: float, eta: int) -> list[float]:
 
 
 def halve(
-    depth: int, candidates: Sequence[Layers], evaluate: Evaluate, ladder: list[float], eta: int
+    depth: int,
+    candidates: Sequence[Layers],
+    evaluate: Evaluate,
+    ladder: list[float],
+    eta: int,
+    max_seeds: int | None = None,
 ) -> Step:
     """One step of successive halving: each rung scores the survivors in one `evaluate` call
     and keeps the best 1/eta of them (at least one; failed ones never); a lone survivor goes
     straight to the full budget. The step chooses the best of the full-budget scores (the
-    metric, as greedy's)."""
+    metric, as greedy's), raced over seeds up to `max_seeds` as greedy's (strategies.racing)."""
     reached: dict[Layers, tuple[float, float | None]] = {}
     alive = list(candidates)
     for budget in ladder:
@@ -91,14 +101,21 @@ def halve(
         if not alive:  # every candidate of this rung failed
             break
     final = [(layers, score) for layers, (budget, score) in reached.items() if budget == 1.0]
-    winner = best(final)
-    chosen, score = winner if winner is not None else (None, None)
+    if max_seeds is None:
+        winner = best(final)
+        chosen, score = winner if winner is not None else (None, None)
+        decided = None
+    else:
+        raced = race(final, evaluate, max_seeds)
+        reached.update((layers, (1.0, score)) for layers, score in raced.scored)
+        chosen, score, decided = raced.chosen, raced.score, raced.race
     return Step(
         depth,
         tuple((layers, reached[layers][1]) for layers in candidates),
         chosen,
         score,
         tuple(reached[layers][0] for layers in candidates),
+        decided,
     )
 
 

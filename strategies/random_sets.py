@@ -20,9 +20,10 @@ from glpsearch.strategies.search import Propose, Strategy, subsets
 @dataclass
 class RandomSets(Strategy):
     name = "random"
-    reads = frozenset({"seed", "max_evaluations"})
+    reads = frozenset({"seed", "max_evaluations", "max_seeds"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         count = self.options.max_evaluations
         if count is not None and count < 1:
             raise OptionError(

@@ -10,6 +10,7 @@ from itertools import combinations
 from typing import ClassVar
 
 from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best
+from glpsearch.strategies.racing import check_max_seeds, race
 
 # The sets to score at a depth, given the previous step (None at depth 1).
 Propose = Callable[[int, Step | None], Sequence[Layers]]
@@ -28,6 +29,10 @@ class Strategy(ABC):
     name: ClassVar[str]
     reads: ClassVar[frozenset[str]] = frozenset()
 
+    def __post_init__(self) -> None:
+        """Refuse options every strategy shares (a subclass's own checks call this first)."""
+        check_max_seeds(self.options.max_seeds)
+
     def check(self, n_layers: int, remove: int) -> None:
         """Refuse to remove 1..`remove` of `n_layers` layers where this strategy cannot; most
         can (the commands already keep `remove` under `n_layers`)."""
@@ -39,8 +44,12 @@ class Strategy(ABC):
 
     def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
         """Score every candidate with the full fine-tune in a single `evaluate` call, which the
-        engine parallelises, and keep the best."""
+        engine parallelises, and keep the best; with `max_seeds`, race the near-tied over more
+        seeds first (strategies.racing)."""
         scored = tuple(zip(candidates, evaluate(candidates), strict=True))
+        if self.options.max_seeds is not None:
+            raced = race(scored, evaluate, self.options.max_seeds)
+            return Step(depth, raced.scored, raced.chosen, raced.score, race=raced.race)
         winner = best(scored)
         chosen, score = winner if winner is not None else (None, None)
         return Step(depth, scored, chosen, score)

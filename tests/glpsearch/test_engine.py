@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import statistics
 
 import pytest
 
 from glpsearch.engine import BatchStarted, CandidateFinished, Engine
 from glpsearch.errors import UserError
-from glpsearch.score import Score
+from glpsearch.score import Score, pack, unpack
 from glpsearch.store import Key, Store
-from glpsearch.strategies import make
+from glpsearch.strategies import StrategyOptions, make
 
 
 class CountingScorer:
@@ -211,3 +212,69 @@ def test_a_set_fails_when_any_of_its_seeds_fails(store):
 def test_seeds_must_be_distinct(store):
     with pytest.raises(ValueError, match="distinct"):
         Engine(CountingScorer(), store, seeds=(0, 0))
+
+
+# -- racing over seeds ----------------------------------------------------------------------------
+class RacingScorer(CountingScorer):
+    """Accuracy on 200 held-out examples, each example's correctness kept as the evaluator keeps
+    it: layers 4 and 5 are as good as each other (the same examples right on seed 0, near ties
+    after), every other set far worse. Records each (set, seed) fine-tuned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[tuple[frozenset[int], int]] = []
+
+    def evaluate(self, removed, seed, progress=None) -> Score:
+        removed = frozenset(removed)
+        self.jobs.append((removed, seed))
+        strong = bool(removed) and removed <= {4, 5}
+        stream = random.Random(f"{seed}" if strong and seed == 0 else f"{sorted(removed)}-{seed}")
+        right = [stream.random() < (0.85 if strong or not removed else 0.5) for _ in range(200)]
+        value = sum(right) / 200
+        se = (value * (1 - value) / 200) ** 0.5
+        return Score(value, "accuracy", 0.1, 0.01, 100, 200, se=se, examples=pack(right))
+
+
+def test_racing_adds_seeds_only_to_the_near_tied_and_replays_from_the_cache(store):
+    options = StrategyOptions(max_seeds=3)
+    scorer = RacingScorer()
+    engine = Engine(scorer, store)
+    _, result = engine.run(make("greedy", options), 1)
+    later = {removed for removed, seed in scorer.jobs if seed > 0}
+    assert later == {frozenset({4}), frozenset({5})}  # the rest were out after one seed
+    assert sorted(seed for removed, seed in scorer.jobs if removed == frozenset({4})) == [0, 1, 2]
+    assert result.steps[0].race == "cap"
+    assert result.steps[0].chosen == frozenset({5})  # tied at the cap: the tie rule's pick
+    assert engine.counts == {"computed": len(scorer.jobs), "cached": 0, "failed": 0}
+    assert len(engine.outcomes[frozenset({4})].results) == 3  # the record shows the most seeds
+
+    replay = RacingScorer()
+    engine = Engine(replay, store)
+    _, again = engine.run(make("greedy", options), 1)
+    assert replay.jobs == []
+    assert engine.counts["computed"] == 0
+    assert again.steps == result.steps
+
+
+def test_more_seeds_of_some_sets_continue_the_runs_sequence(store):
+    engine = Engine(NoisyScorer(), store, seeds=(3,))
+    assert engine.seeds_for(None) == (3,)
+    assert engine.seeds_for(3) == (3, 4, 5)
+    [estimate] = engine.evaluate([frozenset({1})], seeds=3)
+    assert estimate.seeds == 3
+    assert {seed for seed in (3, 4, 5) if store.get("score", Key("f" * 20, seed, {1}))} == {3, 4, 5}
+    with pytest.raises(ValueError, match="at least one seed"):
+        engine.seeds_for(0)
+
+
+def test_a_strategy_sees_the_per_example_outputs_averaged_over_seeds(store):
+    [estimate] = Engine(RacingScorer(), store, seeds=(0, 1)).evaluate([frozenset({2})])
+    first, second = (
+        unpack(store.get("score", Key("f" * 20, seed, {2}))["examples"], 200) for seed in (0, 1)
+    )
+    assert estimate.examples is not None and not estimate.examples.bootstrap
+    assert estimate.examples.values == tuple(
+        (a + b) / 2 for a, b in zip(first, second, strict=True)
+    )
+    assert statistics.fmean(estimate.examples.values) == pytest.approx(estimate)
+    assert estimate.heldout is not None

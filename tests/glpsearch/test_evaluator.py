@@ -3,12 +3,14 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import shutil
+import statistics
 
 import pytest
 import torch
 import transformers
 
 from glpsearch import evaluator as evaluator_module
+from glpsearch import reference
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, DistillSettings, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.errors import UserError
@@ -58,6 +60,22 @@ def held_out_loss(evaluator: Evaluator, removed: set[int], seed: int) -> float:
 def test_the_score_carries_the_mean_held_out_loss(evaluator):
     score = evaluator.evaluate({1}, seed=3)
     assert score.loss == pytest.approx(held_out_loss(evaluator, {1}, seed=3), rel=1e-4)
+
+
+def test_the_score_keeps_each_held_out_examples_correctness(evaluator):
+    """What pairs two candidates' scores (glpsearch.strategies.noise), one bit an example."""
+    score = evaluator.evaluate({1}, seed=3)
+    model = evaluator.train({1}, seed=3).eval()
+    held_out = evaluator.task.heldout
+    right = []
+    with torch.no_grad():
+        for text, label in zip(held_out.text_a, held_out.labels, strict=True):
+            inputs = evaluator.tokenizer(text, return_tensors="pt", truncation=True, max_length=32)
+            right.append(float(int(model(**inputs).logits.argmax(-1)) == label))
+    examples = score.per_example()
+    assert examples is not None and not examples.bootstrap
+    assert examples.values == tuple(right)
+    assert sum(examples.values) / len(right) == pytest.approx(score.value)
 
 
 def test_candidates_really_learn_the_task(tiny_model, task):
@@ -126,6 +144,10 @@ def test_regression_tasks_are_scored_by_spearman(tiny_model, tmp_path):
     score = evaluator.evaluate({1}, seed=0)
     assert score.metric == "spearman" and -1.0 <= score.value <= 1.0
     assert score.loss == pytest.approx(held_out_loss(evaluator, {1}, seed=0), rel=1e-4)  # MSE
+    replicates = score.per_example()  # the metric on each of the fixed bootstrap resamples
+    assert replicates is not None and replicates.bootstrap
+    assert len(replicates.values) == reference.BOOTSTRAP_ROUNDS
+    assert statistics.stdev(replicates.values) == pytest.approx(score.se)
 
 
 # -- the fingerprint: any change to what a score depends on must miss the cache ------------------

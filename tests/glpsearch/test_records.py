@@ -9,12 +9,15 @@ that added them), so the old shape is the real one, not a hand-made imitation.
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
 
 from glpsearch.cli import main
+from glpsearch.engine import Job, Outcome, Result
 from glpsearch.errors import UserError
 from glpsearch.outdir import OutDir
 from glpsearch.records import (
@@ -28,7 +31,10 @@ from glpsearch.records import (
     header,
     read_selection,
     steps,
+    steps_record,
 )
+from glpsearch.score import Score, pack
+from glpsearch.strategies import SearchResult, Step, noise
 
 V1 = Path(__file__).parent / "records_v1"
 KINDS = [SearchRecord, CompareRecord, EvaluationRecord, SpeedRecord]
@@ -60,6 +66,24 @@ def _keys(value: object) -> object:
     if isinstance(value, list) and value:
         return [_keys(value[0])]
     return None
+
+
+# The fields a search's steps gained since records_v1/ was written, each after the field named:
+# how a raced step was decided, the paired noise of its lead, and which noise decided (issue 23).
+ADDED = {"candidates": ["race", "paired_noise"], "noise": ["noise_rule"]}
+
+
+def _with_added(shape: object) -> object:
+    """A shape `_keys` gave, with ADDED's fields in their places in every step."""
+    if isinstance(shape, list) and shape and isinstance(shape[0], tuple):
+        grown = []
+        for key, inner in shape:
+            grown.append((key, _with_added(inner)))
+            grown.extend((name, None) for name in ADDED.get(key, []))
+        return grown
+    if isinstance(shape, list):
+        return [_with_added(item) for item in shape]
+    return shape
 
 
 # -- writing and reading -----------------------------------------------------------------------
@@ -124,7 +148,7 @@ def test_the_commands_write_todays_files_with_only_the_version_added(
         now = json.loads(path.read_text())
         before = json.loads((V1 / name).read_text())
         assert now[VERSION_KEY] == VERSION
-        assert _keys(now) == [(VERSION_KEY, None), *_keys(before)], name
+        assert _keys(now) == [(VERSION_KEY, None), *_with_added(_keys(before))], name
 
 
 # -- records written before versions -----------------------------------------------------------
@@ -205,3 +229,49 @@ def test_an_evaluate_or_speed_file_that_is_no_record_is_refused(kind, tmp_path):
     path.write_text(json.dumps({"record_version": 1, "model": "m"}))
     with pytest.raises(UserError, match=r"is not a glpsearch record \(no .*\); remove or rewrite"):
         kind.read(path)
+
+
+# -- a search's steps: how each was decided ----------------------------------------------------
+ONE = [frozenset({3}), frozenset({2}), frozenset({1})]
+TWO = [frozenset({1, 3}), frozenset({2, 3})]
+
+
+def _outcome(removed: set[int], right: list[list[bool]] | None, value: float = 0.0) -> Outcome:
+    """A set scored over one seed per list of per-example correctness (None: a row cached
+    before they were kept, scoring `value`)."""
+    layers = frozenset(removed)
+    scores = [
+        Score(sum(r) / len(r), "accuracy", 1.0, 0.1, 10, len(r), se=0.1, examples=pack(r))
+        for r in right
+    ] if right is not None else [Score(value, "accuracy", 1.0, 0.1, 10, 8, se=0.1)]  # fmt: skip
+    return Outcome(
+        layers, tuple(Result(Job(layers, seed), s, None, 1.0) for seed, s in enumerate(scores))
+    )
+
+
+def test_each_step_keeps_how_it_was_raced_and_the_paired_noise_of_its_lead():
+    best = [[True] * 6 + [False] * 2, [True] * 7 + [False]]  # two seeds: 6 and 7 of 8 right
+    runner_up = [[True] * 5 + [False] * 3, [True] * 6 + [False] * 2]
+    outcomes = {
+        frozenset({3}): _outcome({3}, best),
+        frozenset({2}): _outcome({2}, runner_up),
+        frozenset({1}): _outcome({1}, [[False] * 8]),
+        frozenset({1, 3}): _outcome({1, 3}, None, 0.7),  # cached before per-example outputs
+        frozenset({2, 3}): _outcome({2, 3}, None, 0.6),
+    }
+    first = Step(
+        1, tuple((s, outcomes[s].estimate()) for s in ONE), frozenset({3}), 0.8, race="lead"
+    )
+    second = Step(2, tuple((s, outcomes[s].estimate()) for s in TWO), frozenset({1, 3}), 0.7)
+    written = steps_record(SearchResult("greedy", [first, second]), outcomes)
+    assert (written[0]["race"], written[1]["race"]) == ("lead", None)
+    estimates = [outcomes[frozenset({i})].estimate() for i in (3, 2)]
+    assert written[0]["paired_noise"] == pytest.approx(noise.paired(*estimates))
+    # written out: the mean correctness over seeds differs on examples 5 and 6 by 1/2 each
+    d = [0, 0, 0, 0, 0, 0.5, 0.5, 0]
+    seeds = math.sqrt(2 * (statistics.stdev([6 / 8, 7 / 8]) ** 2 / 2))  # the same spread twice
+    paired = math.sqrt(statistics.pvariance(d) / 8)
+    assert written[0]["paired_noise"] == pytest.approx(math.hypot(paired, seeds))
+    assert written[1]["paired_noise"] is None
+    record = SearchRecord.new({"steps": written})
+    assert [s["race"] for s in record["steps"]] == ["lead", None]

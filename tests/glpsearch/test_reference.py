@@ -12,6 +12,7 @@ import random
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -20,7 +21,8 @@ from glpsearch.cli import main
 from glpsearch.engine import CandidateFinished, Job, Outcome, Result
 from glpsearch.progress import Display
 from glpsearch.reference import Noise, Trivial, judge, standard_error, trivial
-from glpsearch.score import Score
+from glpsearch.score import Score, pack, readable
+from glpsearch.strategies import Estimate, Examples, noise
 
 SHORT = ["--epochs", "1", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32"]  # learns not
 LONG = ["--epochs", "5", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32"]  # learns
@@ -276,3 +278,107 @@ def test_compare_marks_learned_nothing_in_its_record_and_csv(tiny_model, task_fi
     assert [r["learned_nothing"] for r in rows] == ["1", "1", "1"]
     assert saved["evaluations"]["computed"] == 1 + 4  # the check's baseline is counted once
     assert saved["baseline"]["cached"] is False  # the comparison paid for it
+
+
+# -- the paired noise of a lead ----------------------------------------------------------------
+def test_the_paired_standard_error_of_accuracy_is_that_of_the_per_example_differences():
+    labels = [1, 1, 0, 1, 0, 1, 1, 0]
+    a_predicted = [1, 1, 1, 1, 1, 1, 1, 0]  # right on 0, 1, 3, 5, 6, 7: 6 of 8
+    b_predicted = [1, 0, 0, 1, 1, 1, 0, 1]  # right on 0, 2, 3, 5: 4 of 8
+    a_se, a_bits = reference.heldout_noise("accuracy", labels, a_predicted)
+    b_se, b_bits = reference.heldout_noise("accuracy", labels, b_predicted)
+    assert a_se == standard_error("accuracy", labels, a_predicted)  # the binomial SE, as before
+    a, b = (
+        Score(0.0, "accuracy", 0, 0, 8, 8, examples=bits).per_example() for bits in (a_bits, b_bits)
+    )
+    assert a is not None and b is not None
+    assert a.values == (1, 1, 0, 1, 0, 1, 1, 1)
+    # per example, a's correctness minus b's: 0, 1, -1, 0, 0, 0, 1, 1
+    d = [0, 1, -1, 0, 0, 0, 1, 1]
+    mean = sum(d) / 8
+    variance = sum((x - mean) ** 2 for x in d) / 8
+    assert noise.paired_se(a, b) == pytest.approx(math.sqrt(variance / 8))
+    assert noise.paired_se(a, b) == pytest.approx(math.sqrt((4 / 8 - (2 / 8) ** 2) / 8))
+    # these two are right on uncorrelated examples (covariance 0): pairing then gives what two
+    # independent binomial SEs give; it gives less the more the two agree
+    assert noise.paired_se(a, b) == pytest.approx(math.hypot(a_se, b_se))
+
+
+def test_the_paired_standard_error_of_other_metrics_is_a_paired_bootstrap():
+    rng = random.Random(3)
+    labels = [rng.randrange(2) for _ in range(150)]
+    a_predicted = [y if rng.random() < 0.85 else 1 - y for y in labels]
+    b_predicted = [p if rng.random() < 0.9 else 1 - p for p in a_predicted]
+    a_se, a_values = reference.heldout_noise("matthews", labels, a_predicted)
+    _, b_values = reference.heldout_noise("matthews", labels, b_predicted)
+    assert a_se == standard_error("matthews", labels, a_predicted)
+    # the same resamples for both, written out: the spread of the metric's difference on them
+    draws = np.random.default_rng(reference.BOOTSTRAP_SEED).integers(0, 150, size=(200, 150))
+    differences = []
+    for drawn in draws:
+        truth = [labels[i] for i in drawn]
+        differences.append(
+            metrics.compute("matthews", truth, [a_predicted[i] for i in drawn])
+            - metrics.compute("matthews", truth, [b_predicted[i] for i in drawn])
+        )
+    a, b = Examples(a_values, bootstrap=True), Examples(b_values, bootstrap=True)
+    assert noise.paired_se(a, b) == pytest.approx(statistics.stdev(differences))
+    assert noise.paired_se(a, b) < math.hypot(a_se, statistics.stdev(b_values))  # pairing pays
+    assert noise.paired_se(a, Examples(a_values[:-1], bootstrap=True)) is None  # not paired
+
+
+def test_with_seeds_the_paired_standard_error_adds_the_seed_spread_in_quadrature():
+    a_examples = Examples((1.0, 1.0, 0.5, 0.0))  # two seeds: the mean correctness per example
+    b_examples = Examples((1.0, 0.5, 0.5, 0.0))
+    held = math.sqrt(statistics.pvariance([0.0, 0.5, 0.0, 0.0]) / 4)
+    a = Estimate(0.625, 0.05, None, 2, 0.2, a_examples)  # std 0.05 * sqrt(2) over 2 seeds
+    b = Estimate(0.5, 0.03, None, 2, 0.2, b_examples)
+    assert noise.seed_se(a, b) == pytest.approx(math.sqrt(0.05**2 + 0.03**2))
+    assert noise.paired(a, b) == pytest.approx(math.sqrt(held**2 + 0.05**2 + 0.03**2))
+    one = Estimate(0.5, 0.0, None, 1, 0.2, b_examples)  # one seed: it borrows a's spread
+    assert noise.seed_se(a, one) == pytest.approx(math.sqrt(0.05**2 + 0.05**2 * 2))
+    assert noise.paired(a, Estimate(0.5, 0.03, None, 2, 0.2, None)) is None
+    assert noise.lead_noise(a, Estimate(0.5, 0.03, None, 2, 0.2, None)) == 0.2  # the old rule
+
+
+def test_score_rows_keep_per_example_outputs_and_rows_without_them_stay_readable():
+    row = {"value": 0.5, "metric": "accuracy", "train_seconds": 1.0, "eval_seconds": 0.1,
+           "n_train": 10, "n_eval": 9, "loss": 0.4, "se": 0.1}  # fmt: skip
+    assert readable("score", row) and Score.from_record(row).per_example() is None
+    bits = pack([True, False] * 4 + [True])
+    assert readable("score", {**row, "examples": bits})
+    assert Score.from_record({**row, "examples": bits}).per_example() == Examples(
+        (1.0, 0.0) * 4 + (1.0,)
+    )
+    assert readable("score", {**row, "metric": "f1", "examples": [0.5, 0.6]})
+    assert not readable("score", {**row, "examples": pack([True] * 17)})  # not 9 examples
+    assert not readable("score", {**row, "examples": "not base64!"})
+    assert not readable("score", {**row, "examples": [0.5, "x"]})
+    again = Score.from_record({**row, "metric": "f1", "examples": [0.5, 0.6]})
+    assert again.examples == (0.5, 0.6) and again.to_record()["examples"] == (0.5, 0.6)
+
+
+def test_a_lead_is_set_against_its_paired_noise_and_both_numbers_are_kept():
+    paired = step(1, [3], candidate([3], 0.80, se=0.04), candidate([2], 0.78, se=0.04))
+    paired["paired_noise"] = 0.014
+    old = step(2, [2, 3], candidate([2, 3], 0.80, se=0.04), candidate([1, 3], 0.78, se=0.04))
+    old["paired_noise"] = None  # cached before per-example outputs were kept
+    judged = judge(record(paired, old), Noise(CONSTANT, se=0.04))
+    first, second = judged["steps"]
+    assert (first["noise"], first["paired_noise"], first["noise_rule"]) == (0.04, 0.014, "paired")
+    assert first["lead_inside_noise"] is False
+    assert (second["noise"], second["paired_noise"], second["noise_rule"]) == (
+        0.04, None, "unpaired"
+    )  # fmt: skip
+    assert second["lead_inside_noise"] is True
+    lines = [line for line in reference.closing_lines(judged) if "paired" in line]
+    assert len(lines) == 1 and "the lead of 1 step was set against one candidate's" in lines[0]
+
+
+def test_a_raced_step_is_the_tie_rules_when_it_reached_the_cap():
+    capped = step(1, [3], candidate([3], 0.80), candidate([2], 0.79))
+    decided = step(2, [2, 3], candidate([2, 3], 0.80), candidate([1, 3], 0.70))
+    capped["race"], decided["race"] = "cap", "lead"
+    capped["candidates"][0]["seeds"] = {"0": 0.8, "1": 0.8, "2": 0.8}  # its own count of seeds
+    judged = judge(record(capped, decided), Noise(CONSTANT, se=0.04))
+    assert judged["tie_rule_steps"] == [1]
