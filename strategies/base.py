@@ -75,19 +75,44 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class StrategyOptions:
-    """Options a user may give any strategy; each strategy declares those it reads (`reads`)."""
+    """Options a user may give any strategy; each strategy declares those it reads (`reads`).
+
+    The metadata declares the user's options for the commands and the API (glpsearch/options.py
+    reads its keys; a plain dict, so this package imports nothing of glpsearch). `seed` and
+    `min_budget` are the run's options (glpsearch/config.py `Run`), `ranking` is measured."""
 
     seed: int = 0
-    beam_width: int = 2
+    beam_width: int = field(
+        default=2,
+        metadata={"help": "sets beam keeps per depth (default: 2)", "kind": int, "low": 1},
+    )
     # A count of evaluations: random's sets per depth, exhaustive's most in all (not `Evaluate`'s
     # `budget`, a fraction of one fine-tune).
-    max_evaluations: int | None = None
+    max_evaluations: int | None = field(
+        default=None,
+        metadata={
+            "help": "random: sets per depth (default: the number of layers); exhaustive: refuse "
+            "to start above N evaluations in all (default: no limit)",
+            "kind": int,
+            "low": 1,
+            "aliases": ("--budget",),  # its old name, kept for the scripts that use it
+            "metavar": "N",
+        },
+    )
     # Layers from least to most influential, measured on the evaluator side for block-influence.
     ranking: tuple[int, ...] | None = None
     # greedy-halving: the smallest fraction of a fine-tune a candidate gets, and how many
     # candidates compete for each one that goes on to `eta` times the budget.
     min_budget: float = 0.25
-    eta: int = 2
+    eta: int = field(
+        default=2,
+        metadata={
+            "help": "greedy-halving: 1 in ETA candidates goes on to ETA times the budget "
+            "(default: 2)",
+            "kind": int,
+            "low": 2,
+        },
+    )
 
 
 def best(scored: Sequence[tuple[Layers, float | None]]) -> tuple[Layers, float] | None:

@@ -279,7 +279,7 @@ def test_the_console_script_reports_bad_input_without_a_traceback(tmp_path):
 
 
 def test_a_ctrl_c_swallowed_by_cleanup_code_is_raised_again_at_the_next_event():
-    from glpsearch.cli import interrupt
+    from glpsearch import interrupt
     from glpsearch.engine import BatchStarted
 
     seen = []
