@@ -70,9 +70,9 @@ if TYPE_CHECKING:  # torch and pandas load only when a function needs them
 
     from glpsearch.engine import Outcome
     from glpsearch.evaluator import Evaluator
-    from glpsearch.export import ExportPlan
+    from glpsearch.exporting import ExportPlan
     from glpsearch.parallel import Recipe
-    from glpsearch.pick import Choice
+    from glpsearch.picking import Choice
     from glpsearch.reference import Noise
 
 ModelSource = str | os.PathLike | None
@@ -187,7 +187,7 @@ class _Finished:
         `push_to_hub` ("namespace/name") then uploads the folder to that model repo (a token is
         needed: `hf auth login`), and the card's usage names the repo. `distill` (True, or its
         settings) fine-tunes it as a student of the unpruned model (with `finetune`)."""
-        from glpsearch.export import ExportPlan
+        from glpsearch.exporting import ExportPlan
 
         path = Path(folder).expanduser()
         settings = None
@@ -695,7 +695,7 @@ def evaluate_with(told: Told, console: Console) -> Evaluation:
 def speed_with(told: Told, console: Console, out: Path | None = None) -> Speeds:
     """Time every distinct model of the --from folder; writes no file (`out`, where the caller
     will, is checked writable before anything is timed)."""
-    from glpsearch import speed as timing
+    from glpsearch import timing
 
     given = told.command
     folder = read_from(told.source.from_dir)
@@ -743,7 +743,7 @@ def _speed_devices(names: tuple[str, ...] | None) -> tuple[str, ...]:
 
 def pick_with(told: Told) -> Picked:
     """The depth that meets the target, from the --from folder's measured numbers."""
-    from glpsearch.pick import export_command, pick
+    from glpsearch.picking import export_command, pick
 
     folder = read_from(told.source.from_dir)
     assert folder is not None
@@ -753,7 +753,7 @@ def pick_with(told: Told) -> Picked:
 
 def export_with(told: Told, console: Console) -> Exported:
     """One pruned model written as the options say (and pushed, with push_to_hub)."""
-    from glpsearch.export import ExportPlan
+    from glpsearch.exporting import ExportPlan
 
     given = told.command
     distill = distill_settings(given.distill, told.distill, given.seed)
@@ -785,7 +785,7 @@ def _check_export(
     out: Path, repo: str | None, private: bool, distill: DistillSettings | None, finetune: bool
 ) -> None:
     """What an export refuses before anything is built."""
-    from glpsearch.export import check_target
+    from glpsearch.exporting import check_target
 
     check_target(out)
     if repo is not None:
@@ -811,8 +811,8 @@ def _export(
     """Build (the teacher first, if distilling), write and push: the command's and the API's."""
     import json
 
-    from glpsearch.export import FACTS
-    from glpsearch.export import export as write_export
+    from glpsearch.exporting import FACTS
+    from glpsearch.exporting import export as write_export
 
     teacher = None
     if evaluator.distill is not None:

@@ -36,7 +36,7 @@ from glpsearch.errors import UserError
 from glpsearch.interrupt import heeding
 from glpsearch.memo import Memo
 from glpsearch.options import Given, flag_of
-from glpsearch.pick import Target
+from glpsearch.picking import Target
 from glpsearch.records import Subject, header
 from glpsearch.store import Store
 from glpsearch.strategies.halving import MIN_RUNG_STEPS, floor_budget

@@ -105,15 +105,15 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_speed(args: argparse.Namespace) -> int:
-    from glpsearch import speed
+    from glpsearch import timing
     from glpsearch.api import speed_with
 
     measured = speed_with(told(args), progress(args.quiet), out=args.from_dir)
     written = measured.save(args.from_dir)
     out = output(args.quiet)
-    out.print(speed.table(measured.record))
+    out.print(timing.table(measured.record))
     out.print("wrote " + ", ".join(str(p) for p in written))
-    warning = speed.noise(measured.record)
+    warning = timing.noise(measured.record)
     if warning is not None:
         print(f"glpsearch: warning: {warning}", file=sys.stderr)
     return 0

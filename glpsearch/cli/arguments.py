@@ -34,7 +34,7 @@ from glpsearch.config import (
     Work,
 )
 from glpsearch.options import add_arguments
-from glpsearch.pick import Target
+from glpsearch.picking import Target
 
 DESCRIPTION = "The `glpsearch` command. Bad input ends in one line on stderr and exit code 2."
 RUN = ("remove", "seed", "seeds", "retry_failed", "force")  # then the strategies' options

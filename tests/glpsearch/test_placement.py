@@ -48,9 +48,9 @@ def test_seats_take_the_devices_in_turn():
 
 
 def test_jobs_auto_on_a_cpu_computes_in_this_process(tiny_model, task_file):
-    args = build_parser().parse_args(["search", "--jobs", "auto", "--device", "cpu"])
+    args = told(build_parser().parse_args(["search", "--jobs", "auto", "--device", "cpu"]))
     recipe = Recipe(str(tiny_model), DataSpec(train=task_file), TrainSettings())
-    assert make_runner(told(args).work, recipe, "cpu") is None  # one worker: the fine-tune uses every core
+    assert make_runner(args.work, recipe, "cpu") is None  # one worker: a fine-tune uses every core
 
 
 @pytest.mark.parametrize(
