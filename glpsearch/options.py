@@ -6,7 +6,7 @@ The CLI builds its parser from the same fields (`add_arguments`, whose type func
 the text and apply the same checks, so argparse reports them), the API its keywords (`build`):
 neither declares an option again, and an error names the option as its caller spelled it.
 
-Stdlib only. Metadata is a plain dict of the keys `option` writes, so `strategies/` (which
+Stdlib only (and glpsearch.errors). Metadata is a plain dict of the keys `option` writes, so `strategies/` (which
 imports nothing of glpsearch) declares its options the same way without importing this.
 
 Keys: help; kind (int, float, str, Path or bool: a switch); low, inclusive (a bound the value
@@ -15,13 +15,14 @@ must reach, checked with the kind), high (the most it may be, a relation checked
 noun (what a choice is, in messages); listed (a comma list: a tuple of items of the kind;
 blanks: keep empty items); words (names allowed besides numbers, e.g. auto); nonblank (an empty
 text is refused); flag (the CLI's name when not --field-name), aliases (older flags, also
-keywords), metavar.
+keywords), metavar, required (the CLI asks for it).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import keyword
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -82,7 +83,8 @@ def flags(spec: dataclasses.Field) -> list[str]:
 def keywords(spec: dataclasses.Field) -> list[str]:
     """The option's keyword names from Python: the field's, and those its flags spell."""
     spelled = [flag.removeprefix("--").replace("-", "_") for flag in flags(spec)]
-    return list(dict.fromkeys([spec.name, *(k for k in spelled if not k.startswith("no_"))]))
+    spelled = [k for k in spelled if not k.startswith("no_") and not keyword.iskeyword(k)]
+    return list(dict.fromkeys([spec.name, *spelled]))
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -165,7 +167,7 @@ def _empty(meta: Mapping[str, Any], text: str) -> str:
     known = choices(meta)
     if known is not None:
         return f"name at least one {meta['noun']}, of {', '.join(known)}"
-    return f"{text!r} names no number"
+    return f"{text!r} names no {'number' if meta['kind'] in (int, float) else 'value'}"
 
 
 def _listed(meta: Mapping[str, Any], text: str) -> tuple:
@@ -261,16 +263,16 @@ def split(
     owner: dict[str, tuple[str, str]] = {}
     for key, cls in classes.items():
         for spec in declared(cls):
-            for keyword in keywords(spec) if spec.name not in hidden else ():
-                owner.setdefault(keyword, (key, spec.name))
+            for spelled in keywords(spec) if spec.name not in hidden else ():
+                owner.setdefault(spelled, (key, spec.name))
     sorted_out: dict[str, dict[str, Any]] = {key: {} for key in classes}
-    for keyword, value in values.items():
-        if keyword not in owner:
+    for spelled, value in values.items():
+        if spelled not in owner:
             allowed = ", ".join(sorted({*extra, *owner}))
-            raise UserError(f"{command}() has no option {keyword!r}; the options are: {allowed}")
+            raise UserError(f"{command}() has no option {spelled!r}; the options are: {allowed}")
         if value is not None:
-            key, name = owner[keyword]
-            sorted_out[key][name] = (keyword, value)
+            key, name = owner[spelled]
+            sorted_out[key][name] = (spelled, value)
     return sorted_out
 
 

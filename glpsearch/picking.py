@@ -30,7 +30,7 @@ class Target:
     def __post_init__(self) -> None:
         check(self)
         if (self.max_latency_ms is None) == (self.min_score is None):
-            raise UserError("give one of --max-latency-ms and --min-score")
+            raise UserError("give one of max_latency_ms and min_score")  # the CLI asks first
 
 
 @dataclass(frozen=True)
