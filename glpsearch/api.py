@@ -330,9 +330,9 @@ class Picked:
 
     def lines(self) -> list[str]:
         """What `glpsearch pick` prints."""
-        timing, score, target = self.choice.timing, self.choice.point.score, self.choice.timing
+        timing, score = self.choice.timing, self.choice.point.score  # timed on the target's
         return [
-            f"scores: {self.scores}; latency: {target['device']}, batch {target['batch_size']}, "
+            f"scores: {self.scores}; latency: {timing['device']}, batch {timing['batch_size']}, "
             f"sequence length {self.seq_length} (speed.json)",
             f"pick: {self.choice.describe()}: score {score:.4f}, {timing['latency_ms']:.2f} ms "
             f"per batch, {timing['speedup']:.2f}x the unpruned model's speed",

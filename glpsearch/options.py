@@ -6,8 +6,9 @@ The CLI builds its parser from the same fields (`add_arguments`, whose type func
 the text and apply the same checks, so argparse reports them), the API its keywords (`build`):
 neither declares an option again, and an error names the option as its caller spelled it.
 
-Stdlib only (and glpsearch.errors). Metadata is a plain dict of the keys `option` writes, so `strategies/` (which
-imports nothing of glpsearch) declares its options the same way without importing this.
+Stdlib only (and glpsearch.errors). Metadata is a plain dict of the keys `option` writes, so
+`strategies/` (which imports nothing of glpsearch) declares its options the same way without
+importing this.
 
 Keys: help; kind (int, float, str, Path or bool: a switch); low, inclusive (a bound the value
 must reach, checked with the kind), high (the most it may be, a relation checked once built:

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from glpsearch.api import evaluate_with, export_with, pick_with, speed_with
 from glpsearch.cli.common import output, progress, told
 from glpsearch.errors import UserError
 from glpsearch.runs import cache_of, open_store, read_from
@@ -93,8 +94,6 @@ def _settings_text(settings: object) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from glpsearch.api import export_with
-
     exported = export_with(told(args), progress(args.quiet))
     out = output(args.quiet)
     out.print(exported.summary())
@@ -106,7 +105,6 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_speed(args: argparse.Namespace) -> int:
     from glpsearch import timing
-    from glpsearch.api import speed_with
 
     measured = speed_with(told(args), progress(args.quiet), out=args.from_dir)
     written = measured.save(args.from_dir)
@@ -123,7 +121,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """The paper's final protocol for every depth of a search or compare: each model fine-tuned
     on all training data and scored on the dev set over --seeds seeds, through the cache."""
     from glpsearch import final
-    from glpsearch.api import evaluate_with
     from glpsearch.report import totals
 
     options = told(args)
@@ -140,8 +137,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_pick(args: argparse.Namespace) -> int:
-    from glpsearch.api import pick_with
-
     for line in pick_with(told(args)).lines():
         print(line)
     return 0

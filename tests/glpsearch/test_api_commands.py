@@ -107,6 +107,28 @@ def test_export_gives_the_commands_files_and_distills_from_python(searched, tmp_
     assert list((cache / "teachers").glob("*/0.pt"))  # the teacher kept in the cache
 
 
+def test_a_search_exports_a_student_as_the_export_function_does(searched, tiny_model, task_file,
+                                                                 tmp_path):  # fmt: skip
+    """SearchRun.export(distill=) runs export's own code: the same facts, the same teacher."""
+    cache = searched / "cache"
+    run = glpsearch.search(
+        tiny_model, task_file, validation=searched / "dev.csv", remove=1, cache=cache,
+        force=True, epochs=1, lr=3e-3, batch_size=8, max_length=32, progress=False,
+    )  # fmt: skip
+    assert run.record["evaluations"]["computed"] == 0  # the command's search, from the cache
+    run.save(tmp_path / "out")
+    files = run.export(tmp_path / "student", layers_removed=1, finetune=True, distill=True)
+    facts = json.loads((tmp_path / "student" / "glpsearch.json").read_text())
+    assert (tmp_path / "student" / "glpsearch.json") in files
+    exported = glpsearch.export(
+        tmp_path / "again", from_dir=tmp_path / "out", layers_removed=1, finetune=True,
+        distill=True, cache=cache, progress=False,
+    )  # fmt: skip
+    timed = frozenset({"speed"})  # measured at export, anew each time
+    assert without_clock(exported.facts, timed) == without_clock(facts, timed)
+    assert facts["finetuned"]["distill"]["teacher"]["seed"] == 0
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
