@@ -1,7 +1,8 @@
 """glpsearch: remove whole encoder layers from a transformer, chosen by a cached search.
 
-From Python: `glpsearch.search(model, dataset, remove=3, ...)` and `glpsearch.compare(...)`
-(see `glpsearch.api`). They load on first use, so `import glpsearch` stays light (no torch).
+From Python: one function per command, `glpsearch.search(model, dataset, remove=3, ...)`,
+`compare`, `evaluate(from_dir, ...)`, `speed`, `pick` and `export` (see `glpsearch.api`). They
+load on first use, so `import glpsearch` stays light (no torch).
 """
 
 from __future__ import annotations
@@ -13,20 +14,43 @@ from glpsearch.errors import GLPSearchError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from glpsearch.api import Candidate, CompareRun, SearchRun, Step, compare, search
+    from glpsearch.api import (
+        Candidate,
+        CompareRun,
+        Evaluation,
+        Exported,
+        Picked,
+        SearchRun,
+        Speeds,
+        Step,
+        compare,
+        evaluate,
+        export,
+        pick,
+        search,
+        speed,
+    )
 
 __all__ = [
     "Candidate",
     "CompareRun",
+    "Evaluation",
+    "Exported",
     "GLPSearchError",
+    "Picked",
     "SearchRun",
+    "Speeds",
     "Step",
     "__version__",
     "compare",
+    "evaluate",
+    "export",
+    "pick",
     "search",
+    "speed",
 ]
 
-_API = {"Candidate", "CompareRun", "SearchRun", "Step", "compare", "search"}
+_API = set(__all__) - {"GLPSearchError", "__version__"}
 
 
 def __getattr__(name: str) -> Any:

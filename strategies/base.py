@@ -112,22 +112,57 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class StrategyOptions:
-    """Options a user may give any strategy; each strategy declares those it reads (`reads`)."""
+    """Options a user may give any strategy; each strategy declares those it reads (`reads`).
+
+    The metadata declares the user's options for the commands and the API (glpsearch/options.py
+    reads its keys; a plain dict, so this package imports nothing of glpsearch). `seed` and
+    `min_budget` are the run's options (glpsearch/config.py `Run`), `ranking` is measured."""
 
     seed: int = 0
-    beam_width: int = 2
+    beam_width: int = field(
+        default=2,
+        metadata={"help": "sets beam keeps per depth (default: 2)", "kind": int, "low": 1},
+    )
     # A count of evaluations: random's sets per depth, exhaustive's most in all (not `Evaluate`'s
     # `budget`, a fraction of one fine-tune).
-    max_evaluations: int | None = None
+    max_evaluations: int | None = field(
+        default=None,
+        metadata={
+            "help": "random: sets per depth (default: the number of layers); exhaustive: refuse "
+            "to start above N evaluations in all (default: no limit)",
+            "kind": int,
+            "low": 1,
+            "aliases": ("--budget",),  # its old name, kept for the scripts that use it
+            "metavar": "N",
+        },
+    )
     # Layers from least to most influential, measured on the evaluator side for block-influence.
     ranking: tuple[int, ...] | None = None
     # greedy-halving: the smallest fraction of a fine-tune a candidate gets, and how many
     # candidates compete for each one that goes on to `eta` times the budget.
     min_budget: float = 0.25
-    eta: int = 2
+    eta: int = field(
+        default=2,
+        metadata={
+            "help": "greedy-halving: 1 in ETA candidates goes on to ETA times the budget "
+            "(default: 2)",
+            "kind": int,
+            "low": 2,
+        },
+    )
     # Racing over seeds (strategies.racing): candidates start with the run's seeds, and those
     # inside the noise of the step's best get one more each, up to this many; None: no racing.
-    max_seeds: int | None = None
+    max_seeds: int | None = field(
+        default=None,
+        metadata={
+            "help": "race over seeds: a step's candidates start with --seeds seeds, and while "
+            "the best and a rival are inside the noise the near-tied get one more each, up to N "
+            "(--seeds auto: 1 seed, up to 3) (default: no racing)",
+            "kind": int,
+            "low": 1,
+            "metavar": "N",
+        },
+    )
 
 
 DEFAULT_MAX_SEEDS = 3  # the cap of `--seeds auto`

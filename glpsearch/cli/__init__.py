@@ -1,8 +1,9 @@
 """The `glpsearch` command's entry points: `main` parses the options and runs one command,
 turning bad input into one line on stderr and exit code 2 and Ctrl-C into exit code 130; `run`
-is the console script. The options are declared in `arguments`; search and compare are in
-`search`; the commands on a finished out folder (and the cache) in `after_search`; what they
-share in `setup`; Ctrl-C handling in `interrupt`."""
+is the console script. The parser is built in `arguments` from the options' declarations
+(glpsearch/config.py); search and compare are in `search`; the commands on a finished out
+folder (and the cache) in `after_search`; what they share in `common`. Each command calls the
+library's run (glpsearch/api.py) and only prints and writes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from glpsearch.cli.arguments import build_parser
-from glpsearch.cli.interrupt import sticky_interrupt
-from glpsearch.cli.setup import EXIT_INTERRUPTED, EXIT_USAGE
+from glpsearch.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
 from glpsearch.errors import UserError
+from glpsearch.interrupt import sticky_interrupt
 from glpsearch.store import StoreError
 
 __all__ = ["main", "run"]

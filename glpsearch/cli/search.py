@@ -1,6 +1,6 @@
-"""The search and compare commands: the runs themselves are the API's (`glpsearch.api`), so
-these only print, write the out folder, and give a search that stopped short of --remove its
-exit code."""
+"""The search and compare commands: the runs themselves are the library's (`glpsearch.api`),
+so these only print, write the out folder, and give a search that stopped short of --remove
+its exit code."""
 
 from __future__ import annotations
 
@@ -8,19 +8,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from glpsearch import strategies
-from glpsearch.cli.setup import EXIT_FAILED, classes, output
+from glpsearch.api import compare_with, search_with
+from glpsearch.cli.common import EXIT_FAILED, output, progress, told
+from glpsearch.runs import classes
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from glpsearch.api import search_with  # not at the top: the API imports the CLI's parser
     from glpsearch.progress import steps_table
     from glpsearch.reference import closing_lines
     from glpsearch.report import totals
 
-    run = search_with(args, Console(stderr=True, quiet=args.quiet))
+    run = search_with(told(args), progress(args.quiet))
     written = run.save(args.out)
     out = output(args.quiet)
     steps = steps_table(run.result, run.baseline, run.outcomes, run.record)
@@ -36,11 +35,10 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from glpsearch.api import compare_with
     from glpsearch.reference import closing_lines
     from glpsearch.report import table, totals
 
-    run = compare_with(args, Console(stderr=True, quiet=args.quiet))
+    run = compare_with(told(args), progress(args.quiet))
     written = run.save(args.out)
     out = output(args.quiet)
     out.print(table(run.record))

@@ -279,7 +279,7 @@ def test_the_console_script_reports_bad_input_without_a_traceback(tmp_path):
 
 
 def test_a_ctrl_c_swallowed_by_cleanup_code_is_raised_again_at_the_next_event():
-    from glpsearch.cli import interrupt
+    from glpsearch import interrupt
     from glpsearch.engine import BatchStarted
 
     seen = []
@@ -351,3 +351,47 @@ def test_a_replay_imports_neither_transformers_nor_scikit_learn(finished, tmp_pa
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.splitlines()[-1]) == [0, []]
     assert read(tmp_path / "out")[0]["evaluations"] == {"computed": 0, "cached": 8, "failed": 0}
+
+
+def test_seeds_auto_races_and_a_rerun_computes_nothing(tiny_model, task_file, tmp_path):
+    """--seeds auto: every candidate starts with one seed; only the near-tied get more, up to
+    --max-seeds; the record says how each step was decided, and a re-run is all cache."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    args = tiny_args(tiny_model, task_file, cache, out, "--remove", "1", "--seeds", "auto",
+                     "--max-seeds", "2")  # fmt: skip
+    assert main(args) == 0
+    record, _ = read(out)
+    assert record["seeds"] == [0] and record["max_seeds"] == 2
+    (step,) = record["steps"]
+    assert step["race"] in ("lead", "cap")
+    counts = [len(c["seeds"]) for c in step["candidates"]]
+    assert set(counts) <= {1, 2} and len(counts) == 4
+    if step["race"] == "cap":  # the leader and a rival stayed inside the noise: both got two
+        assert counts.count(2) >= 2
+    assert record["evaluations"]["computed"] == 1 + sum(counts)  # the unpruned model too
+    assert main(args) == 0
+    again, _ = read(out)
+    assert again["evaluations"]["computed"] == 0
+    assert [c["seeds"] for c in again["steps"][0]["candidates"]] == [
+        c["seeds"] for c in step["candidates"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seeds", "3", "--max-seeds", "2"], "--max-seeds 2 is fewer than --seeds 3"),
+        (["--max-seeds", "0"], "argument --max-seeds: 0 must be >= 1"),
+        (["--seeds", "often"], "argument --seeds: 'often' is neither a count nor auto"),
+    ],
+)
+def test_racing_options_are_refused_in_one_line(
+    extra, message, tiny_model, task_file, tmp_path, capsys
+):
+    cache = tmp_path / "cache"
+    args = tiny_args(tiny_model, task_file, cache, tmp_path / "out", "--remove", "1", *extra)
+    with contextlib.suppress(SystemExit):
+        assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not cache.exists()

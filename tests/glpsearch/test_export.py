@@ -20,8 +20,8 @@ from glpsearch.cli import main
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task
 from glpsearch.evaluator import Evaluator
-from glpsearch.export import ExportPlan, export
-from glpsearch.export import card as model_card
+from glpsearch.exporting import ExportPlan, export
+from glpsearch.exporting import card as model_card
 
 TEXTS = ["the film was great", "a dull and boring plot , really", "superb"]
 # Runs in a fresh interpreter where importing glpsearch fails, as on a machine without it.

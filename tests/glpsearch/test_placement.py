@@ -7,10 +7,11 @@ import pytest
 
 from glpsearch import placement
 from glpsearch.cli.arguments import build_parser
-from glpsearch.cli.setup import make_runner
+from glpsearch.cli.common import told
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.errors import UserError
 from glpsearch.parallel import Recipe
+from glpsearch.runs import make_runner
 
 GiB = 2**30
 
@@ -47,9 +48,9 @@ def test_seats_take_the_devices_in_turn():
 
 
 def test_jobs_auto_on_a_cpu_computes_in_this_process(tiny_model, task_file):
-    args = build_parser().parse_args(["search", "--jobs", "auto", "--device", "cpu"])
+    args = told(build_parser().parse_args(["search", "--jobs", "auto", "--device", "cpu"]))
     recipe = Recipe(str(tiny_model), DataSpec(train=task_file), TrainSettings())
-    assert make_runner(args, recipe, "cpu") is None  # one worker: the fine-tune uses every core
+    assert make_runner(args.work, recipe, "cpu") is None  # one worker: a fine-tune uses every core
 
 
 @pytest.mark.parametrize(
@@ -67,4 +68,4 @@ def test_jobs_auto_sizes_local_workers_only(tiny_model, task_file):
     args = ["search", "--jobs", "auto", "--backend", "dask", "--scheduler", "tcp://host:8786"]
     recipe = Recipe(str(tiny_model), DataSpec(train=task_file), TrainSettings())
     with pytest.raises(UserError, match="--jobs auto"):
-        make_runner(build_parser().parse_args(args), recipe, "cpu")
+        make_runner(told(build_parser().parse_args(args)).work, recipe, "cpu")

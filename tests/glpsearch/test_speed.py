@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from glpsearch import speed
+from glpsearch import timing as speed
 from glpsearch.cli import main
 from glpsearch.config import DataSpec, TrainSettings
 from glpsearch.data import load_task

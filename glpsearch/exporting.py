@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from glpsearch import __version__, models, speed
+from glpsearch import __version__, models, timing
 from glpsearch.atomic import atomic_write
 from glpsearch.data import GLUE, GLUE_HUB, TaskData
 from glpsearch.errors import UserError
@@ -64,7 +64,7 @@ def export(
     """Build (and with plan.finetune, fine-tune) the pruned model and write it to `out`.
 
     An evaluator with distillation settings fine-tunes it as a student; `teacher` (what
-    `cli.setup.prepare_teacher` says of it) goes into the card and glpsearch.json.
+    `runs.prepare_teacher` says of it) goes into the card and glpsearch.json.
 
     To fine-tune as the paper does after pruning, give an evaluator of `task.final()`: all
     training data, the held-out part included. `folder` (the search's out folder) adds its
@@ -228,9 +228,10 @@ def _speed(evaluator: Evaluator, folder: OutDir | None, key: tuple[int, ...]) ->
         pruned, unpruned = found
         source, length = str(folder.path / "speed.json"), folder.speed["seq_length"]
     else:
-        length, _ = speed.sequence_length(evaluator)
-        settings = speed.SpeedSettings(batch_sizes=(1,), devices=("cpu",))
-        measured = {m.removed: asdict(m) for m in speed.measure(evaluator, [key], settings, length)}
+        length, _ = timing.sequence_length(evaluator)
+        settings = timing.SpeedSettings(batch_sizes=(1,), devices=("cpu",))
+        timed = timing.measure(evaluator, [key], settings, length)
+        measured = {m.removed: asdict(m) for m in timed}
         pruned, unpruned, source = measured[key], measured[()], "measured at export"
     return {
         "from": source,

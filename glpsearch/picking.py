@@ -11,18 +11,26 @@ import shlex
 from dataclasses import dataclass
 
 from glpsearch.errors import UserError
+from glpsearch.options import check, option
 from glpsearch.outdir import OutDir, Point
 
 
 @dataclass(frozen=True)
 class Target:
     """Exactly one of max_latency_ms (then the best score within it) and min_score (then the
-    fastest that reaches it), judged on one device at one batch size."""
+    fastest that reaches it), judged on one device at one batch size: `pick`'s options."""
 
-    max_latency_ms: float | None = None
-    min_score: float | None = None
-    device: str = "cpu"
-    batch_size: int = 1
+    max_latency_ms: float | None = option(
+        None, "the best score within X ms", kind=float, low=0, inclusive=False
+    )
+    min_score: float | None = option(None, "the fastest scoring >= S", kind=float, low=-1)
+    device: str = option("cpu", "as speed.json names it (default: cpu)")
+    batch_size: int = option(1, "(default: 1)", kind=int, low=1)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if (self.max_latency_ms is None) == (self.min_score is None):
+            raise UserError("give one of max_latency_ms and min_score")  # the CLI asks first
 
 
 @dataclass(frozen=True)

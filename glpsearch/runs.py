@@ -1,25 +1,42 @@
-"""What the commands share: exit codes, the cache folder, the options turned into fine-tuning
-settings, a data spec, a checked device and parallel workers, the --from folder and its
-evaluator, and the loaded, checked `Setup` that search and compare run with. Nothing here
-imports a command; torch-heavy modules are imported inside functions so --help stays fast."""
+"""What a run is built from: the options (glpsearch/config.py dataclasses) turned into the cache
+folder, fine-tuning settings, a data spec, a checked device, worker processes, the --from folder
+and its evaluator, the teacher, the one Engine, and the loaded, checked `Setup` that search and
+compare run with. The commands and the API both call these; nothing here knows argparse.
+Torch-heavy modules are imported inside functions so --help and `import glpsearch` stay light.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from glpsearch import strategies
-from glpsearch.cli.interrupt import heeding
-from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, DistillSettings, TrainSettings
+from glpsearch.config import (
+    EMBEDDED_SETTINGS,
+    Compare,
+    DataSpec,
+    DistillSettings,
+    Evaluate,
+    Export,
+    Files,
+    From,
+    Run,
+    Search,
+    Speed,
+    TrainSettings,
+    Work,
+)
 from glpsearch.data import EMBEDDED_TASK, TaskData
 from glpsearch.errors import UserError
+from glpsearch.interrupt import heeding
 from glpsearch.memo import Memo
+from glpsearch.options import Given, flag_of
+from glpsearch.picking import Target
 from glpsearch.records import Subject, header
 from glpsearch.store import Store
 from glpsearch.strategies.halving import MIN_RUNG_STEPS, floor_budget
@@ -30,23 +47,37 @@ if TYPE_CHECKING:  # torch loads only when a command needs it: --help stays fast
     from glpsearch.outdir import OutDir
     from glpsearch.parallel import Recipe
 
-EXIT_FAILED = 1  # every candidate of a depth failed: the search stopped short of --remove
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+
+@dataclass(frozen=True)
+class Told:
+    """Everything one command was told, as its option dataclasses (`COMMANDS` says which); a
+    `Given` holds only the values given, over a base known once the task or record is."""
+
+    command: Any  # Search, Compare, Evaluate, Export, Speed or pick's Target
+    source: From | None = None  # the out folder evaluate, speed and pick read
+    data: Given[DataSpec] = field(default_factory=lambda: Given(DataSpec, {}))
+    train: Given[TrainSettings] = field(default_factory=lambda: Given(TrainSettings, {}))
+    distill: Given[DistillSettings] = field(default_factory=lambda: Given(DistillSettings, {}))
+    strategy: strategies.StrategyOptions = field(default_factory=strategies.StrategyOptions)
+    work: Work = field(default_factory=Work)
+    files: Files = field(default_factory=Files)
 
 
-# stdout that is a file or a pipe (a log, CI, a notebook's subprocess) gets tables this wide:
-# rich would otherwise fit them into 80 columns and cut their numbers short ("0.01…").
-LOG_WIDTH = 200
-
-
-def output(quiet: bool = False) -> Console:
-    """Where tables and results go: stdout, as wide as the terminal, or LOG_WIDTH when it is not
-    one (and $COLUMNS does not say otherwise)."""
-    console = Console(quiet=quiet)
-    if console.is_terminal or "COLUMNS" in os.environ:
-        return console
-    return Console(quiet=quiet, width=LOG_WIDTH)
+_RUN = {"data": DataSpec, "train": TrainSettings, "strategy": strategies.StrategyOptions,
+        "work": Work, "files": Files}  # fmt: skip
+# Each command's option dataclasses, by the `Told` field they fill: the CLI parses them, the
+# API takes them as keywords.
+COMMANDS: dict[str, dict[str, type]] = {
+    "search": {"command": Search, **_RUN},
+    "compare": {"command": Compare, **_RUN},
+    "evaluate": {"command": Evaluate, "source": From, "data": DataSpec, "train": TrainSettings,
+                 "distill": DistillSettings, "work": Work, "files": Files},
+    "export": {"command": Export, "data": DataSpec, "train": TrainSettings,
+               "distill": DistillSettings},
+    "speed": {"command": Speed, "source": From, "data": DataSpec},
+    "pick": {"command": Target, "source": From},
+}  # fmt: skip
+GIVEN = ("data", "train", "distill")  # the `Told` fields that hold only what was given
 
 
 def default_cache() -> Path:
@@ -58,63 +89,41 @@ def default_cache() -> Path:
     return Path(user_cache_dir("glpsearch"))
 
 
-# -- options into what a command runs with ----------------------------------------------------
-def train_settings(args: argparse.Namespace, base: TrainSettings | None = None) -> TrainSettings:
+def cache_of(given: Path | None) -> Path:
+    """The cache folder given, else the default one."""
+    return given or default_cache()
+
+
+# -- options into what a run runs with ---------------------------------------------------------
+def train_settings(
+    train: Given[TrainSettings], data: DataSpec, base: TrainSettings | None = None
+) -> TrainSettings:
     """The fine-tuning options given; the others from `base` (a --from record's settings), else
     the defaults of the task."""
-    if args.warmup_ratio is not None and args.warmup_ratio > 1:
-        raise UserError("--warmup-ratio must be between 0 and 1")
     if base is None:
-        embedded = args.task in (None, EMBEDDED_TASK) and not args.train and not args.dataset
+        embedded = data.task in (None, EMBEDDED_TASK) and not data.train and not data.dataset
         base = EMBEDDED_SETTINGS if embedded else TrainSettings()
-    given = {f.name: getattr(args, f.name, None) for f in fields(TrainSettings)}
-    return replace(base, **{name: value for name, value in given.items() if value is not None})
+    return train.over(base)
 
 
-def distill_settings(args: argparse.Namespace) -> DistillSettings | None:
+def distill_settings(
+    distill: bool, given: Given[DistillSettings], seed: int
+) -> DistillSettings | None:
     """--distill's settings, None without it; the teacher's seed is --seed."""
-    given = {
-        "alpha": args.distill_alpha,
-        "temperature": args.distill_temperature,
-        "hidden": args.distill_hidden or None,
-    }
-    if not args.distill:
-        named = [f"--distill-{name}" for name, value in given.items() if value is not None]
-        if named:
-            raise UserError(f"{named[0]} goes with --distill")
+    if not distill:
+        if given.values:
+            named = flag_of(DistillSettings, next(iter(given.values)))
+            raise UserError(f"{named} goes with --distill")
         return None
-    if args.distill_alpha is not None and args.distill_alpha > 1:
-        raise UserError("--distill-alpha must be between 0 and 1")
-    settings = {name: value for name, value in given.items() if value is not None}
-    return DistillSettings(**settings, teacher_seed=args.seed)
+    return replace(given.over(), teacher_seed=seed)
 
 
-def data_spec(args: argparse.Namespace, base: DataSpec | None = None) -> DataSpec:
-    """The task options given; with `base` (a --from record's task) and none of --task,
-    --dataset, --train, that task with the options given on top."""
-    columns = None
-    if args.text_columns is not None:
-        columns = tuple(c.strip() for c in args.text_columns.split(","))
-    given = {
-        "task": args.task,
-        "dataset": getattr(args, "dataset", None),
-        "dataset_config": getattr(args, "dataset_config", None),
-        "train_split": getattr(args, "train_split", None),
-        "validation_split": getattr(args, "validation_split", None),
-        "train": args.train,
-        "validation": args.validation,
-        "text_columns": columns,
-        "label_column": args.label_column,
-        "regression": args.regression,
-        "train_limit": args.train_limit,
-        "header": getattr(args, "header", None),
-        "quoting": getattr(args, "quoting", None),
-    }
-    given = {name: value for name, value in given.items() if value is not None}
-    where = {"task", "dataset", "train"}
-    if base is not None and not where & set(given):
-        return replace(base, **given)
-    return DataSpec(**given)
+def data_spec(given: Given[DataSpec], base: DataSpec | None = None) -> DataSpec:
+    """The task options given; with `base` (a --from record's task) and none of task, dataset,
+    train, that task with the options given on top."""
+    if base is not None and not {"task", "dataset", "train"} & set(given.values):
+        return given.over(base)
+    return given.over()
 
 
 def resolve_device(name: str) -> str:
@@ -183,46 +192,46 @@ def check_writable_target(out: Path) -> None:
         )
 
 
-def seeds_of(args: argparse.Namespace) -> tuple[int, ...]:
-    """--seed, --seed + 1, ...: a 3-seed run reuses a 1-seed run's fine-tunes."""
-    return tuple(range(args.seed, args.seed + args.seeds))
+def seeds_of(seed: int, count: int) -> tuple[int, ...]:
+    """seed, seed + 1, ...: a 3-seed run reuses a 1-seed run's fine-tunes."""
+    return tuple(range(seed, seed + count))
 
 
-def make_runner(args: argparse.Namespace, recipe: Recipe, device: str) -> Runner | None:
+def make_runner(work: Work, recipe: Recipe, device: str) -> Runner | None:
     """Worker processes (or a Dask cluster) when asked for; None computes in this process.
     `--jobs auto` measures one candidate on the first GPU and seats as many workers on each GPU
     as its free memory holds (one on a CPU, where one fine-tune already uses every core)."""
-    if args.scheduler and args.backend != "dask":
+    if work.scheduler and work.backend != "dask":
         raise UserError("--scheduler goes with --backend dask")
-    jobs, devices = args.jobs, None
+    jobs, devices = work.jobs, None
     if jobs == "auto":
-        if args.scheduler:
+        if work.scheduler:
             raise UserError("--jobs auto sizes local workers; give a number with --scheduler")
         from glpsearch.placement import auto_seats
 
-        devices = auto_seats(recipe, _devices(args.devices, device))
+        devices = auto_seats(recipe, _devices(work.devices, device))
         jobs = len(devices)
-    if jobs == 1 and args.backend == "loky":
+    if jobs == 1 and work.backend == "loky":
         return None
     from glpsearch.parallel import JoblibRunner
 
-    devices = devices or _devices(args.devices, device)
-    return JoblibRunner(recipe, jobs, devices, args.backend, args.scheduler)
+    devices = devices or _devices(work.devices, device)
+    return JoblibRunner(recipe, jobs, devices, work.backend, work.scheduler)
 
 
-def _devices(text: str | None, device: str) -> tuple[str, ...]:
-    """--devices as a tuple: a comma list, `auto` for every visible GPU, or the --device."""
-    if text is None:
+def _devices(names: Sequence[str] | None, device: str) -> tuple[str, ...]:
+    """--devices: each named, `auto` for every visible GPU, or the --device."""
+    if names is None:
         return (device,)
-    if text == "auto":
+    if tuple(names) == ("auto",):
         import torch
 
         count = torch.cuda.device_count()
         return tuple(f"cuda:{i}" for i in range(count)) or ("cpu",)
-    return tuple(resolve_device(name.strip()) for name in text.split(",") if name.strip())
+    return tuple(resolve_device(name) for name in names)
 
 
-# -- the --from folder ------------------------------------------------------------------------
+# -- the --from folder -------------------------------------------------------------------------
 def read_from(out_dir: Path | None) -> OutDir | None:
     """The out folder --from names, read; None without --from."""
     if out_dir is None:
@@ -232,24 +241,24 @@ def read_from(out_dir: Path | None) -> OutDir | None:
     return OutDir.read(out_dir)
 
 
-def load_evaluator(
-    args: argparse.Namespace,
+def recipe_of(
+    model: str | None,
+    data: DataSpec,
     folder: OutDir | None,
     settings: TrainSettings,
-    device: str,
     final: bool = False,
     distill: DistillSettings | None = None,
-) -> Evaluator:
+    cache: Path | None = None,
+) -> Recipe:
     """The model and task the options name, the --from record's for those not given; `final`:
     the task's final protocol (all training data, scored on the dev set); `distill`: students of
     a teacher kept in the cache (`prepare_teacher` trains it)."""
     from glpsearch.parallel import Recipe
     from glpsearch.store.cache import teacher_folder
 
-    data = data_spec(args, None if folder is None else folder.data_spec())
-    model = args.model or (None if folder is None else folder.model)
-    teachers = None if distill is None else teacher_folder(args.cache or default_cache())
-    return Recipe(model, data, settings, final, distill, teachers).build(device)
+    model = model or (None if folder is None else folder.model)
+    teachers = None if distill is None else teacher_folder(cache_of(cache))
+    return Recipe(model, data, settings, final, distill, teachers)
 
 
 def prepare_teacher(console: Console, evaluator: Evaluator) -> dict:
@@ -281,27 +290,64 @@ def prepare_teacher(console: Console, evaluator: Evaluator) -> dict:
     }
 
 
-# -- what search and compare run with ---------------------------------------------------------
+def make_engine(
+    evaluator: Evaluator,
+    store: Store,
+    seeds: Sequence[int],
+    display: Callable[[Event], None],
+    retry_failed: bool,
+    runner: Runner | None,
+    checkpoint_space: float | None = None,
+) -> Engine:
+    """The one place an Engine is built: Ctrl-C heeded at each event, greedy-halving's
+    checkpoints bounded to `checkpoint_space` GB (None: unbounded)."""
+    from glpsearch.engine import Engine
+
+    return Engine(
+        evaluator,
+        store,
+        tuple(seeds),
+        heeding(display),
+        retry_failed,
+        runner,
+        None if checkpoint_space is None else round(checkpoint_space * 1e9),
+    )
+
+
+# -- what search and compare run with ----------------------------------------------------------
 @dataclass(frozen=True)
 class Setup:
-    """The loaded task and evaluator, the checked depth, and the block-influence ranking if any
-    strategy reads it."""
+    """The loaded task and evaluator, the checked depth, the strategies' options (the
+    block-influence ranking if any strategy reads it, greedy-halving's shortest fine-tune), and
+    what the run was told."""
 
+    run: Run
     task: TaskData
     data: DataSpec
     evaluator: Evaluator
+    recipe: Recipe
     settings: TrainSettings
     cache: Path
     remove: int
     influence: list[float] | None
-    ranking: tuple[int, ...] | None
-    min_budget: float  # greedy-halving's shortest fine-tune (see `prepare`)
+    options: strategies.StrategyOptions  # seed, ranking and min_budget filled in
     runner: Runner | None  # close() it when the run ends
     memo: Memo  # what loading learned: save() it once the store is open
 
     def close(self) -> None:
         if self.runner is not None:
             self.runner.close()
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds every candidate starts with: racing (`--seeds auto`) starts with one."""
+        return seeds_of(self.run.seed, 1 if self.run.seeds == "auto" else self.run.seeds)
+
+    def engine(self, store: Store, display: Callable[[Event], None]) -> Engine:
+        return make_engine(
+            self.evaluator, store, self.seeds, display, self.run.retry_failed, self.runner,
+            self.run.checkpoint_space,
+        )  # fmt: skip
 
     def summary(self) -> str:
         task, evaluator = self.task, self.evaluator
@@ -312,23 +358,24 @@ class Setup:
             f"[dim]fingerprint {evaluator.fingerprint}[/]"
         )
 
-    def header(self, args: argparse.Namespace, **command: object) -> dict:
+    def header(self, **command: object) -> dict:
         """The settings a record of this run starts with, after the command's own (`command`)."""
-        task, evaluator = self.task, self.evaluator
+        task, evaluator, options = self.task, self.evaluator, self.options
         run = {
             "remove": self.remove,
-            "seed": args.seed,
-            "seeds": list(seeds_of(args)),
-            "beam_width": args.beam_width,
-            "budget": args.max_evaluations,  # the record keeps its old key
-            "min_budget": self.min_budget,
-            "eta": args.eta,
+            "seed": self.run.seed,
+            "seeds": list(self.seeds),
+            "beam_width": options.beam_width,
+            "budget": options.max_evaluations,  # the record keeps its old key
+            "min_budget": options.min_budget,
+            "eta": options.eta,
             "settings": asdict(self.settings),
             "n_train": len(task.train),
             "n_heldout": len(task.heldout),
             "fingerprint": evaluator.fingerprint,
             "cache": str(self.cache),
             **({} if self.influence is None else {"block_influence": self.influence}),
+            **({} if options.max_seeds is None else {"max_seeds": options.max_seeds}),
         }
         return header(
             Subject.of(evaluator),
@@ -349,28 +396,27 @@ def classes(names: list[str] | None, most: int = 6) -> str:
     return f"classes {shown}"
 
 
-def prepare(
-    args: argparse.Namespace, console: Console, names: Sequence[str], task: TaskData | None = None
-) -> Setup:
-    """Load and check everything a run needs before the cache is opened or anything trained.
-    `task`: data given in memory (the API), instead of the one the options name; no
-    `args.out`: nothing to write (the API)."""
-    settings = train_settings(args)
-    cache = args.cache or default_cache()
-    if args.out is not None:
-        check_writable_target(args.out)
+def prepare(told: Told, console: Console, task: TaskData | None = None) -> Setup:
+    """Load and check everything a search or compare needs before the cache is opened or
+    anything trained. `task`: data given in memory (the API), instead of the one the options
+    name; no `files.out`: nothing to write (the API)."""
+    run, names, options, work = told.command, told.command.names, told.strategy, told.work
+    max_seeds = racing_cap(run.seeds, options.max_seeds)  # refused before anything loads
+    spec = data_spec(told.data)
+    settings = train_settings(told.train, spec)
+    cache = cache_of(told.files.cache)
+    if told.files.out is not None:
+        check_writable_target(told.files.out)
     memo = Memo(cache)
     with console.status("loading data and model"), memo.active():
         from glpsearch.data import load_task
-        from glpsearch.parallel import Recipe
 
-        data = data_spec(args)
-        task = load_task(data) if task is None else task
-        device = resolve_device(args.device)
-        recipe = Recipe(args.model, data, settings)
+        task = load_task(spec) if task is None else task
+        device = resolve_device(work.device)
+        recipe = recipe_of(run.model, spec, None, settings)
         evaluator = recipe.build(device, task)
     n = evaluator.n_layers
-    remove = n // 2 if args.remove is None else args.remove
+    remove = n // 2 if run.remove is None else run.remove
     if not 1 <= remove < n:
         raise UserError(f"--remove must be between 1 and {n - 1} for a model of {n} layers")
     influence = ranking = None
@@ -380,10 +426,10 @@ def prepare(
 
             influence = measure.block_influence(evaluator)
             ranking = measure.ranking(influence)
-    min_budget = args.min_budget
+    min_budget = run.min_budget
     if min_budget is None:
         default = strategies.StrategyOptions().min_budget
-        min_budget = floor_budget(default, args.eta, evaluator.total_steps)
+        min_budget = floor_budget(default, options.eta, evaluator.total_steps)
         halving = strategies.reading("min_budget", names)
         if halving and min_budget != default:
             console.print(
@@ -391,26 +437,28 @@ def prepare(
                 f"{evaluator.total_steps} steps, the first of at least {MIN_RUNG_STEPS} "
                 "(--min-budget sets it)"
             )
-    runner = make_runner(args, recipe, device)
+    runner = make_runner(work, recipe, device)
+    options = replace(
+        options,
+        seed=run.seed,
+        ranking=ranking,
+        min_budget=min_budget,
+        max_seeds=max_seeds,
+    )
     return Setup(
-        task, data, evaluator, settings, cache, remove, influence, ranking, min_budget, runner, memo
-    )
+        run, task, spec, evaluator, recipe, settings, cache, remove, influence, options, runner,
+        memo,
+    )  # fmt: skip
 
 
-def make_engine(
-    args: argparse.Namespace, setup: Setup, store: Store, display: Callable[[Event], None]
-) -> Engine:
-    from glpsearch.engine import Engine
-
-    return Engine(
-        setup.evaluator,
-        store,
-        seeds_of(args),
-        heeding(display),
-        args.retry_failed,
-        setup.runner,
-        round(args.checkpoint_space * 1e9),
-    )
+def racing_cap(seeds: int | str, max_seeds: int | None) -> int | None:
+    """The most seeds a raced candidate gets: --max-seeds, else DEFAULT_MAX_SEEDS with --seeds
+    auto; None: no racing (every candidate gets --seeds seeds)."""
+    if seeds == "auto":
+        return max_seeds or strategies.DEFAULT_MAX_SEEDS
+    if max_seeds is not None and max_seeds < seeds:
+        raise UserError(f"--max-seeds {max_seeds} is fewer than --seeds {seeds}")
+    return max_seeds
 
 
 def _spec_record(spec: DataSpec) -> dict:

@@ -1,6 +1,7 @@
 """Ctrl-C that is not lost: a KeyboardInterrupt can land in a library's cleanup code, which
 prints and drops it, so the press is remembered and raised again at the next engine event.
-Kept apart so `main` (which installs it) and the commands' engines (which heed it) share it."""
+Kept apart so the CLI's `main` (which installs it) and every run's engine (which heeds it,
+glpsearch/runs.py) share it."""
 
 from __future__ import annotations
 
