@@ -183,7 +183,7 @@ def main() -> None:
             "a": lambda r=removed: seed_procedure(
                 r, args.model, task, settings, args.seed, args.device
             ),
-            "b": lambda r=removed: evaluator.evaluate(r, args.seed).value,
+            "b": lambda r=removed: evaluator.score(r, args.seed).value,
         }
         scores = {}
         for kind in ("a", "b") if i % 2 == 0 else ("b", "a"):  # alternate who goes first

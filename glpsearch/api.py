@@ -669,7 +669,7 @@ def evaluate_with(told: Told, console: Console) -> Evaluation:
                 distilled = {**prepare_teacher(console, evaluator), "this_run": True}
             with Display(console) as display:
                 engine = make_engine(evaluator, store, seeds, display, given.retry_failed, runner)
-                outcomes = final.evaluate(engine, depths, students=distill is not None)
+                outcomes = final.outcomes(engine, depths, students=distill is not None)
             other = None
             if distilled is not None:  # the variant this run did not compute, if cached
                 fingerprint = evaluator.plain_fingerprint if distill else distilled["fingerprint"]

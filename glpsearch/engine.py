@@ -47,7 +47,7 @@ class Scorer(Protocol):
 
     def describe(self) -> dict: ...
 
-    def evaluate(
+    def score(
         self,
         removed: Iterable[int],
         seed: int,
@@ -93,13 +93,13 @@ class Result:
     environment: bool = False
 
 
-Progress = Callable[[Job, int, int], None]
+JobProgress = Callable[[Job, int, int], None]
 
 
 class Runner(Protocol):
     """Computes jobs, yielding each result as soon as it is done (any order)."""
 
-    def run(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]: ...
+    def run(self, jobs: Sequence[Job], progress: JobProgress) -> Iterator[Result]: ...
 
     @property
     def slots(self) -> int | None:
@@ -117,7 +117,7 @@ class InProcess:
     def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
 
-    def run(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]:
+    def run(self, jobs: Sequence[Job], progress: JobProgress) -> Iterator[Result]:
         for job in jobs:
             yield compute(self.scorer, job, lambda s, t, j=job: progress(j, s, t))
 
@@ -133,7 +133,7 @@ def compute(scorer: Scorer, job: Job, progress: Callable[[int, int], None] | Non
     start = time.perf_counter()
     partial = {} if job.plan.plain else {"plan": job.plan}
     try:
-        score = scorer.evaluate(job.removed, job.seed, progress, **partial)
+        score = scorer.score(job.removed, job.seed, progress, **partial)
     except UserError:  # the input is bad (weights that load only now): the run stops, in a line
         raise
     except Exception as exc:  # one bad candidate must not end a search of hours

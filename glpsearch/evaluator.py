@@ -237,7 +237,7 @@ class Evaluator:
         self.fine_tune(model, seed, progress, plan, objective)
         return model
 
-    def evaluate(
+    def score(
         self,
         removed: Iterable[int],
         seed: int,

@@ -27,7 +27,7 @@ from glpsearch.store import Store
 from glpsearch.text import layers_text, score_text
 
 
-def evaluate(
+def outcomes(
     engine: Engine, depths: Sequence[Depth], students: bool = False
 ) -> list[Outcome | None]:
     """Each depth's outcome over the engine's seeds, in the order of `depths`; with `students`

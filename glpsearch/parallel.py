@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glpsearch.config import DataSpec, DistillSettings, TrainSettings
-from glpsearch.engine import Job, Progress, Result, Scorer, compute
+from glpsearch.engine import Job, JobProgress, Result, Scorer, compute
 from glpsearch.failures import reason
 
 if TYPE_CHECKING:
@@ -97,17 +97,17 @@ class Crowded:
 
 class _Watched:
     """A worker's scorer, noting whether a candidate's evaluation ran out of memory (`compute`
-    calls only `evaluate`)."""
+    calls only `score`)."""
 
     def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
         self.out_of_memory = False
 
-    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+    def score(self, *args: Any, **kwargs: Any) -> Any:
         import torch
 
         try:
-            return self.scorer.evaluate(*args, **kwargs)
+            return self.scorer.score(*args, **kwargs)
         except (torch.cuda.OutOfMemoryError, MemoryError):
             self.out_of_memory = True
             raise
@@ -122,7 +122,7 @@ def _compute_beside_others(
     import torch
 
     watched = _Watched(scorer)
-    result = compute(watched, job, report)  # type: ignore[arg-type]  # evaluate is all it calls
+    result = compute(watched, job, report)  # type: ignore[arg-type]  # score is all it calls
     if torch.cuda.is_initialized():
         torch.cuda.empty_cache()
     return Crowded(job) if watched.out_of_memory and not alone else result
@@ -192,7 +192,7 @@ class JoblibRunner:
             for i in range(jobs):
                 self._tokens.put(self.devices[i % len(self.devices)])
 
-    def run(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]:
+    def run(self, jobs: Sequence[Job], progress: JobProgress) -> Iterator[Result]:
         yield from self._retrying_crowded_alone(jobs, progress)
 
     def _channel(self) -> Any:
@@ -206,7 +206,9 @@ class JoblibRunner:
             self._tokens = None
             return None
 
-    def _retrying_crowded_alone(self, jobs: Sequence[Job], progress: Progress) -> Iterator[Result]:
+    def _retrying_crowded_alone(
+        self, jobs: Sequence[Job], progress: JobProgress
+    ) -> Iterator[Result]:
         """Results of `jobs`; a candidate that ran out of memory beside others is run again
         with nothing else running (memory is what co-location took from it, not what it needs),
         and only its result then counts."""
@@ -220,7 +222,7 @@ class JoblibRunner:
             yield from self._attempts([job], progress, alone=True)  # yields no Crowded: alone
 
     def _attempts(
-        self, jobs: Sequence[Job], progress: Progress, alone: bool
+        self, jobs: Sequence[Job], progress: JobProgress, alone: bool
     ) -> Iterator[Result | Crowded]:
         from joblib import Parallel, delayed, parallel_config
 
@@ -267,7 +269,7 @@ class JoblibRunner:
                 self._manager.shutdown()
 
 
-def _relay(channel: Any, progress: Progress, stop: threading.Event) -> None:
+def _relay(channel: Any, progress: JobProgress, stop: threading.Event) -> None:
     """Forward workers' training progress to the driver's display."""
     if channel is None:
         return

@@ -43,7 +43,7 @@ def candidate_memory(evaluator: Evaluator) -> int:
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_reserved(device)
-    evaluator.evaluate((), 0, None, Plan(1 / evaluator.total_steps))
+    evaluator.score((), 0, None, Plan(1 / evaluator.total_steps))
     peak = torch.cuda.max_memory_reserved(device) - before
     torch.cuda.empty_cache()
     return peak

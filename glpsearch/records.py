@@ -314,7 +314,7 @@ def outcome_record(outcome: Outcome) -> dict:
 
 def steps_record(result: SearchResult, outcomes: dict) -> list[dict]:
     """Each depth's chosen set and every candidate's outcome (score, cached or computed, time),
-    how a raced step was decided (`race`, strategies.Step), and the paired noise of the best
+    how a raced step was decided (`race`, strategies.StepResult), and the paired noise of the best
     full fine-tune's lead over the runner-up (`paired_noise`, what glpsearch.reference.judge
     sets the lead against; None without per-example outputs)."""
     return [

@@ -32,7 +32,7 @@ from glpsearch.config import (
     Work,
 )
 from glpsearch.data import EMBEDDED_TASK, TaskData
-from glpsearch.errors import UserError
+from glpsearch.errors import UserError, first_line
 from glpsearch.interrupt import heeding
 from glpsearch.memo import Memo
 from glpsearch.options import Given, flag_of
@@ -142,7 +142,7 @@ def resolve_device(name: str) -> str:
         probe = torch.ones(2, 2, device=name)
         (probe @ probe).sum().item()
     except Exception as exc:  # meta has no values; mps, xla, ipu need their own builds
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        why = first_line(exc, 120)
         raise UserError(
             f"--device {name} cannot run a model on this machine ({why}); use cpu or cuda"
         ) from None

@@ -15,7 +15,7 @@ from glpsearch.strategies.base import (
     Examples,
     Layers,
     SearchResult,
-    Step,
+    StepResult,
     StrategyOptions,
 )
 from glpsearch.strategies.beam import Beam
@@ -67,7 +67,7 @@ __all__ = [
     "Layers",
     "OptionError",
     "SearchResult",
-    "Step",
+    "StepResult",
     "Strategy",
     "StrategyOptions",
     "make",

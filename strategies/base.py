@@ -73,7 +73,7 @@ class Estimate(float):
 
 
 @dataclass(frozen=True)
-class Step:
+class StepResult:
     """One depth of a search: what was tried, and what was kept."""
 
     depth: int
@@ -92,7 +92,7 @@ class Step:
 @dataclass
 class SearchResult:
     strategy: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
 
     @property
     def order(self) -> list[int] | None:

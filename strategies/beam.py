@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glpsearch.strategies.base import Layers, Step, top
+from glpsearch.strategies.base import Layers, StepResult, top
 from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.search import Propose, Strategy, grow
 
@@ -28,7 +28,7 @@ class Beam(Strategy):
     def proposal(self, n_layers: int) -> Propose:
         width = self.options.beam_width
 
-        def propose(depth: int, previous: Step | None) -> list[Layers]:
+        def propose(depth: int, previous: StepResult | None) -> list[Layers]:
             if previous is None:
                 return grow([frozenset()], n_layers)
             return grow([layers for layers, _ in top(previous.candidates, width)], n_layers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glpsearch.strategies.base import Layers, Step
+from glpsearch.strategies.base import Layers, StepResult
 from glpsearch.strategies.search import Propose, Strategy, grow
 
 
@@ -16,7 +16,7 @@ class Greedy(Strategy):
     def proposal(self, n_layers: int) -> Propose:
         """The previous step's choice plus each other layer (greedy-halving's proposal too)."""
 
-        def propose(depth: int, previous: Step | None) -> list[Layers]:
+        def propose(depth: int, previous: StepResult | None) -> list[Layers]:
             removed = previous.chosen if previous is not None else None
             return grow([removed or frozenset()], n_layers)
 

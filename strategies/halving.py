@@ -11,7 +11,7 @@ rather than starting over, and a finalist's full score is the very score greedy 
 share the cache).
 
 The price is that a short fine-tune can rank candidates differently from a full one, and then
-the step may keep a different layer than greedy would; each Step records the budget every
+the step may keep a different layer than greedy would; each StepResult records the budget every
 candidate reached, so a search's record shows where that happened. With `max_seeds`, the
 finalists race over seeds as greedy's candidates do (strategies.racing).
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from glpsearch.strategies.base import Evaluate, Layers, Step, best, top
+from glpsearch.strategies.base import Evaluate, Layers, StepResult, best, top
 from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.greedy import Greedy
 from glpsearch.strategies.racing import race
@@ -39,7 +39,7 @@ class Halving(Greedy):
         super().__post_init__()
         self.ladder = rungs(self.options.min_budget, self.options.eta)
 
-    def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
+    def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> StepResult:
         return halve(
             depth, candidates, evaluate, self.ladder, self.options.eta, self.options.max_seeds
         )
@@ -83,7 +83,7 @@ def halve(
     ladder: list[float],
     eta: int,
     max_seeds: int | None = None,
-) -> Step:
+) -> StepResult:
     """One step of successive halving: each rung scores the survivors in one `evaluate` call
     and keeps the best 1/eta of them (at least one; failed ones never); a lone survivor goes
     straight to the full budget. The step chooses the best of the full-budget scores (the
@@ -109,7 +109,7 @@ def halve(
         raced = race(final, evaluate, max_seeds)
         reached.update((layers, (1.0, score)) for layers, score in raced.scored)
         chosen, score, decided = raced.chosen, raced.score, raced.race
-    return Step(
+    return StepResult(
         depth,
         tuple((layers, reached[layers][1]) for layers in candidates),
         chosen,

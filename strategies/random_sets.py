@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from math import comb
 
-from glpsearch.strategies.base import Layers, Step
+from glpsearch.strategies.base import Layers, StepResult
 from glpsearch.strategies.errors import OptionError
 from glpsearch.strategies.search import Propose, Strategy, subsets
 
@@ -34,7 +34,7 @@ class RandomSets(Strategy):
         count = n_layers if self.options.max_evaluations is None else self.options.max_evaluations
         rng = random.Random(self.options.seed)  # one per run: a rerun draws the same sets
 
-        def propose(depth: int, previous: Step | None) -> list[Layers]:
+        def propose(depth: int, previous: StepResult | None) -> list[Layers]:
             if count >= comb(n_layers, depth):
                 return subsets(n_layers, depth)
             sampled: dict[Layers, None] = {}  # a set that keeps the draw order

@@ -9,11 +9,18 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import ClassVar
 
-from glpsearch.strategies.base import Evaluate, Layers, SearchResult, Step, StrategyOptions, best
+from glpsearch.strategies.base import (
+    Evaluate,
+    Layers,
+    SearchResult,
+    StepResult,
+    StrategyOptions,
+    best,
+)
 from glpsearch.strategies.racing import check_max_seeds, race
 
 # The sets to score at a depth, given the previous step (None at depth 1).
-Propose = Callable[[int, Step | None], Sequence[Layers]]
+Propose = Callable[[int, StepResult | None], Sequence[Layers]]
 
 
 @dataclass
@@ -42,17 +49,17 @@ class Strategy(ABC):
     def proposal(self, n_layers: int) -> Propose:
         """What to score at each depth, for one run (a fresh one replays the same sets)."""
 
-    def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> Step:
+    def judge(self, depth: int, candidates: Sequence[Layers], evaluate: Evaluate) -> StepResult:
         """Score every candidate with the full fine-tune in a single `evaluate` call, which the
         engine parallelises, and keep the best; with `max_seeds`, race the near-tied over more
         seeds first (strategies.racing)."""
         scored = tuple(zip(candidates, evaluate(candidates), strict=True))
         if self.options.max_seeds is not None:
             raced = race(scored, evaluate, self.options.max_seeds)
-            return Step(depth, raced.scored, raced.chosen, raced.score, race=raced.race)
+            return StepResult(depth, raced.scored, raced.chosen, raced.score, race=raced.race)
         winner = best(scored)
         chosen, score = winner if winner is not None else (None, None)
-        return Step(depth, scored, chosen, score)
+        return StepResult(depth, scored, chosen, score)
 
     def run(self, n_layers: int, remove: int, evaluate: Evaluate) -> SearchResult:
         """Depths 1..remove, each proposed and judged in turn.
@@ -64,7 +71,7 @@ class Strategy(ABC):
         self.check(n_layers, remove)
         propose = self.proposal(n_layers)
         result = SearchResult(self.name)
-        previous: Step | None = None
+        previous: StepResult | None = None
         for depth in range(1, remove + 1):
             previous = self.judge(depth, list(propose(depth, previous)), evaluate)
             result.steps.append(previous)

@@ -35,7 +35,7 @@ class ScriptedScorer:
     def describe(self) -> dict:
         return {"model": "scripted"}
 
-    def evaluate(self, removed, seed, progress=None) -> Score:
+    def score(self, removed, seed, progress=None) -> Score:
         self.calls.append(frozenset(removed))
         return Score(0.9 - 0.01 * len(removed) + 0.001 * sum(removed), "accuracy", 1, 0, 10, 5)
 

@@ -45,13 +45,13 @@ def test_compile_is_off_by_default(tiny_model, task):
 
 def test_a_compiled_fine_tune_scores_as_the_eager_one(tiny_model, task, compiled):
     eager = Evaluator(str(tiny_model), task, SETTINGS)
-    first = compiled.evaluate({1}, seed=0)
+    first = compiled.score({1}, seed=0)
     graphs = counters["stats"]["unique_graphs"]
     assert graphs > 0  # the compiled path ran
-    second = compiled.evaluate({2}, seed=0)
+    second = compiled.score({2}, seed=0)
     assert counters["stats"]["unique_graphs"] == graphs  # the next candidate compiled nothing
     for removed, score in (({1}, first), ({2}, second)):
-        expected = eager.evaluate(removed, seed=0)
+        expected = eager.score(removed, seed=0)
         assert (score.value, score.loss) == (expected.value, expected.loss)
     assert first.value > 0.6  # a trained model, not the constant predictor
 
@@ -63,10 +63,10 @@ def test_a_distilled_fine_tune_is_compiled_too_and_scores_as_the_eager_one(
     evaluator's forward: compiled, a distilled candidate scores exactly as the eager one."""
     hidden = DistillSettings(alpha=0.5, temperature=2.0, hidden=True)
     eager = Evaluator(str(tiny_model), task, SETTINGS, distill=hidden, teachers=tmp_path)
-    expected = eager.evaluate({1}, seed=0)  # fine-tunes the teacher, eagerly, into its file
+    expected = eager.score({1}, seed=0)  # fine-tunes the teacher, eagerly, into its file
     student = Evaluator(str(tiny_model), task, SETTINGS, distill=hidden, teachers=tmp_path)
     student.compile_options = compiled.compile_options
     student.train({1}, seed=0)  # the teacher is read from its file: only the student trains
     assert counters["stats"]["unique_graphs"] > 0  # the student's fine-tune ran compiled
-    score = student.evaluate({1}, seed=0)
+    score = student.score({1}, seed=0)
     assert (score.value, score.loss) == (expected.value, expected.loss)

@@ -42,7 +42,7 @@ class Slow:
     def describe(self) -> dict:
         return {"model": "slow"}
 
-    def evaluate(self, removed, seed, progress=None) -> Score:
+    def score(self, removed, seed, progress=None) -> Score:
         removed = frozenset(removed)
         with self._lock:
             self.log.append(removed)

@@ -94,7 +94,7 @@ def test_hidden_matching_trains_the_student_against_its_source_layers(
         return real(student, teacher, pairs, mask)
 
     monkeypatch.setattr(distill, "hidden_loss", spy)
-    score = evaluator.evaluate({0, 2}, seed=0)
+    score = evaluator.score({0, 2}, seed=0)
     assert 0 <= score.value <= 1
     assert seen and all(pairs == [(0, 1), (1, 3)] for pairs in seen)
 
@@ -105,15 +105,15 @@ def test_the_teacher_is_fine_tuned_once_and_reused_by_students_and_later_runs(
 ):
     teachers = tmp_path / "teachers"
     evaluator = Evaluator(str(tiny_model), task, FAST, distill=KD, teachers=teachers)
-    evaluator.evaluate({1}, seed=0)
-    evaluator.evaluate({1, 2}, seed=1)
+    evaluator.score({1}, seed=0)
+    evaluator.score({1, 2}, seed=1)
     assert fine_tunes == [False, True, True]  # the teacher, then two students
     (saved,) = teachers.glob("*/*.pt")
     assert saved == distill.teacher_path(teachers, evaluator.plain_fingerprint, 0)
 
     fine_tunes.clear()  # a later run (a new process builds a new evaluator) reads it
     again = Evaluator(str(tiny_model), task, FAST, distill=KD, teachers=teachers)
-    again.evaluate({3}, seed=0)
+    again.score({3}, seed=0)
     assert fine_tunes == [True]
     # other distill settings: other students, the same teacher
     fine_tunes.clear()
@@ -121,7 +121,7 @@ def test_the_teacher_is_fine_tuned_once_and_reused_by_students_and_later_runs(
         str(tiny_model), task, FAST, distill=dataclasses.replace(KD, temperature=4.0),
         teachers=teachers,
     )  # fmt: skip
-    hotter.evaluate({3}, seed=0)
+    hotter.score({3}, seed=0)
     assert fine_tunes == [True]
 
 
@@ -194,7 +194,7 @@ def test_regression_students_match_the_teachers_prediction(tiny_model, regressio
     task = load_task(DataSpec(train=regression_file, regression=True))
     evaluator = Evaluator(str(tiny_model), task, FAST, distill=KD)
     assert evaluator.teacher().logits.shape == (len(task.train), 1)
-    score = evaluator.evaluate({1}, seed=0)
+    score = evaluator.score({1}, seed=0)
     assert score.metric == "spearman" and score.value == score.value  # not nan
 
 

@@ -29,7 +29,7 @@ class CountingScorer:
     def describe(self) -> dict:
         return {"model": "scripted"}
 
-    def evaluate(self, removed, seed, progress=None) -> Score:
+    def score(self, removed, seed, progress=None) -> Score:
         removed = frozenset(removed)
         if self.interrupt_after is not None and len(self.calls) == self.interrupt_after:
             raise KeyboardInterrupt
@@ -116,7 +116,7 @@ def test_a_failed_candidate_is_recorded_skipped_and_retried_on_request(store):
 class UnloadableScorer(CountingScorer):
     """Its weights are read on the first fine-tune, and do not load."""
 
-    def evaluate(self, removed, seed, progress=None) -> Score:
+    def score(self, removed, seed, progress=None) -> Score:
         raise UserError("cannot load a classification model from /models/x: bad file")
 
 
@@ -145,8 +145,8 @@ def test_events_report_cached_counts_and_every_candidate(store):
 class NoisyScorer(CountingScorer):
     """Each seed moves the score, as fine-tuning noise does."""
 
-    def evaluate(self, removed, seed, progress=None) -> Score:
-        base = super().evaluate(removed, seed, progress).value
+    def score(self, removed, seed, progress=None) -> Score:
+        base = super().score(removed, seed, progress).value
         return Score(base + 0.01 * ((seed * 7 + sum(removed)) % 3 - 1), "accuracy", 0.1, 0, 1, 1)
 
 
@@ -186,8 +186,8 @@ def test_a_strategy_sees_the_mean_with_its_standard_error(store):
 
 def test_a_strategy_sees_the_mean_held_out_loss(store):
     class LossScorer(NoisyScorer):
-        def evaluate(self, removed, seed, progress=None) -> Score:
-            score = super().evaluate(removed, seed, progress)
+        def score(self, removed, seed, progress=None) -> Score:
+            score = super().score(removed, seed, progress)
             return dataclasses.replace(score, loss=0.5 + 0.1 * seed)
 
     [estimate] = Engine(LossScorer(), store, seeds=(0, 1, 2)).evaluate([frozenset({3})])
@@ -197,10 +197,10 @@ def test_a_strategy_sees_the_mean_held_out_loss(store):
 
 def test_a_set_fails_when_any_of_its_seeds_fails(store):
     class FailsOnSeed1(NoisyScorer):
-        def evaluate(self, removed, seed, progress=None) -> Score:
+        def score(self, removed, seed, progress=None) -> Score:
             if seed == 1:
                 raise RuntimeError("diverged")
-            return super().evaluate(removed, seed, progress)
+            return super().score(removed, seed, progress)
 
     engine = Engine(FailsOnSeed1(), store, seeds=(0, 1))
     outcome = engine.lookup([frozenset({2})])[0]
@@ -224,7 +224,7 @@ class RacingScorer(CountingScorer):
         super().__init__()
         self.jobs: list[tuple[frozenset[int], int]] = []
 
-    def evaluate(self, removed, seed, progress=None) -> Score:
+    def score(self, removed, seed, progress=None) -> Score:
         removed = frozenset(removed)
         self.jobs.append((removed, seed))
         strong = bool(removed) and removed <= {4, 5}

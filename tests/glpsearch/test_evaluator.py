@@ -31,8 +31,8 @@ def evaluator(tiny_model, task):
 
 
 def test_same_seed_and_settings_give_the_same_score(evaluator):
-    first = evaluator.evaluate({1}, seed=3)
-    again = evaluator.evaluate({1}, seed=3)
+    first = evaluator.score({1}, seed=3)
+    again = evaluator.score({1}, seed=3)
     assert first.value == again.value
     assert first.metric == "accuracy"
     assert (first.n_train, first.n_eval) == (102, 18)
@@ -58,13 +58,13 @@ def held_out_loss(evaluator: Evaluator, removed: set[int], seed: int) -> float:
 
 
 def test_the_score_carries_the_mean_held_out_loss(evaluator):
-    score = evaluator.evaluate({1}, seed=3)
+    score = evaluator.score({1}, seed=3)
     assert score.loss == pytest.approx(held_out_loss(evaluator, {1}, seed=3), rel=1e-4)
 
 
 def test_the_score_keeps_each_held_out_examples_correctness(evaluator):
     """What pairs two candidates' scores (glpsearch.strategies.noise), one bit an example."""
-    score = evaluator.evaluate({1}, seed=3)
+    score = evaluator.score({1}, seed=3)
     model = evaluator.train({1}, seed=3).eval()
     held_out = evaluator.task.heldout
     right = []
@@ -80,14 +80,14 @@ def test_the_score_keeps_each_held_out_examples_correctness(evaluator):
 
 def test_candidates_really_learn_the_task(tiny_model, task):
     longer = Evaluator(str(tiny_model), task, dataclasses.replace(FAST, epochs=10))
-    assert longer.evaluate({3}, seed=0).value >= 0.85  # chance is 0.5
+    assert longer.score({3}, seed=0).value >= 0.85  # chance is 0.5
 
 
 @pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert", "electra"])
 def test_every_supported_architecture_trains(tiny_models, task, arch):
     evaluator = Evaluator(str(tiny_models[arch]), task, FAST)
     assert evaluator.n_layers == 4
-    score = evaluator.evaluate({0, 2}, seed=0)
+    score = evaluator.score({0, 2}, seed=0)
     assert 0.0 <= score.value <= 1.0
 
 
@@ -105,8 +105,8 @@ def test_weights_are_read_and_data_tokenized_once(evaluator, monkeypatch):
         "__call__",
         lambda self, *a, **k: calls.append(a) or real_call(self, *a, **k),
     )
-    evaluator.evaluate({0}, seed=0)
-    evaluator.evaluate({1}, seed=0)
+    evaluator.score({0}, seed=0)
+    evaluator.score({1}, seed=0)
     assert loads == [] and calls == []
 
 
@@ -124,7 +124,7 @@ def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_model, 
         return model
 
     evaluator.build = watched
-    evaluator.evaluate({0}, seed=0)
+    evaluator.score({0}, seed=0)
     longest = max(len(f["input_ids"]) for f in evaluator.train_features + evaluator._heldout)
     assert widths and max(widths) == longest < 64
 
@@ -132,7 +132,7 @@ def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_model, 
 def test_diverging_training_is_a_candidate_failure(tiny_model, task):
     wild = Evaluator(str(tiny_model), task, dataclasses.replace(FAST, lr=1e12, epochs=3))
     with pytest.raises(CandidateFailed, match="loss became"):
-        wild.evaluate({0}, seed=0)
+        wild.score({0}, seed=0)
 
 
 def test_regression_tasks_are_scored_by_spearman(tiny_model, tmp_path):
@@ -141,7 +141,7 @@ def test_regression_tasks_are_scored_by_spearman(tiny_model, tmp_path):
     path.write_text("\n".join(rows) + "\n")
     task = load_task(DataSpec(train=path, regression=True))
     evaluator = Evaluator(str(tiny_model), task, FAST)
-    score = evaluator.evaluate({1}, seed=0)
+    score = evaluator.score({1}, seed=0)
     assert score.metric == "spearman" and -1.0 <= score.value <= 1.0
     assert score.loss == pytest.approx(held_out_loss(evaluator, {1}, seed=0), rel=1e-4)  # MSE
     replicates = score.per_example()  # the metric on each of the fixed bootstrap resamples
@@ -242,17 +242,17 @@ def test_weights_load_and_data_tokenizes_on_the_first_fine_tune(tiny_model, task
     assert (fresh.n_layers, fresh.total_steps) == (4, 13)  # 102 examples in batches of 8
     assert fresh.fingerprint and fresh.describe()["n_train"] == 102
     assert loads == {"weights": 0, "tokenize": 0}
-    fresh.evaluate({1}, seed=0)
-    fresh.evaluate({2}, seed=0)
+    fresh.score({1}, seed=0)
+    fresh.score({2}, seed=0)
     assert loads == {"weights": 1, "tokenize": 2}  # once: the training part and the held-out
 
 
 def test_the_first_model_built_scores_as_any_later_one(tiny_model, task, evaluator):
     """Loading the weights draws on the random stream: it must not shift the first model's
     new heads."""
-    evaluator.evaluate({0}, seed=5)  # its weights are loaded by now
-    first = Evaluator(str(tiny_model), task, FAST).evaluate({1}, seed=3)
-    later = evaluator.evaluate({1}, seed=3)
+    evaluator.score({0}, seed=5)  # its weights are loaded by now
+    first = Evaluator(str(tiny_model), task, FAST).score({1}, seed=3)
+    later = evaluator.score({1}, seed=3)
     assert (first.value, first.loss) == (later.value, later.loss)
 
 
@@ -262,7 +262,7 @@ def test_weights_that_fail_to_load_are_refused_at_the_first_fine_tune(tiny_model
     (copy / "model.safetensors").write_bytes(b"not weights")
     lazy = Evaluator(str(copy), task, FAST)  # the file is there: read on the first fine-tune
     with pytest.raises(UserError, match="cannot load a classification model"):
-        lazy.evaluate({1}, seed=0)
+        lazy.score({1}, seed=0)
 
 
 def test_the_embedded_default_searchs_fingerprints_never_change():

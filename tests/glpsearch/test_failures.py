@@ -73,7 +73,7 @@ class Scripted:
     def describe(self) -> dict:
         return {"model": "scripted"}
 
-    def evaluate(self, removed, seed, progress=None) -> Score:
+    def score(self, removed, seed, progress=None) -> Score:
         removed = frozenset(removed)
         self.calls.append(removed)
         if removed in self.raises:

@@ -215,7 +215,7 @@ class _RunsOutOfMemory:
     def __init__(self, evaluator, log: Path, always: frozenset) -> None:
         self.evaluator, self.log, self.always = evaluator, log, always
 
-    def evaluate(self, removed, seed, progress, **partial):
+    def score(self, removed, seed, progress, **partial):
         import torch
 
         tries = self.log / ("-".join(map(str, sorted(removed))) or "none")
@@ -225,7 +225,7 @@ class _RunsOutOfMemory:
             if first or removed in self.always:
                 time.sleep(0.2)
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            return self.evaluator.evaluate(removed, seed, progress, **partial)
+            return self.evaluator.score(removed, seed, progress, **partial)
         finally:
             with tries.open("a") as handle:
                 handle.write(f"{start} {time.time()}\n")

@@ -45,29 +45,26 @@ def test_a_stopped_and_continued_fine_tune_is_the_same_fine_tune(evaluator, tmp_
     assert (first, second, third) == (list(range(1, 7)), list(range(7, 14)), list(range(14, 27)))
     expected, got = straight.state_dict(), continued.state_dict()
     assert all(torch.equal(expected[name], got[name]) for name in expected)
-    assert (
-        evaluator.evaluate({1}, 0, plan=Plan(resume=quarter)).value
-        == evaluator.evaluate({1}, 0).value
-    )
+    assert evaluator.score({1}, 0, plan=Plan(resume=quarter)).value == evaluator.score({1}, 0).value
 
 
 def test_a_partial_fine_tune_scores_and_leaves_only_finished_checkpoints(evaluator, tmp_path):
-    score = evaluator.evaluate({2}, 0, plan=Plan(0.25, save=str(tmp_path / "q.ckpt")))
+    score = evaluator.score({2}, 0, plan=Plan(0.25, save=str(tmp_path / "q.ckpt")))
     assert 0.0 <= score.value <= 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["q.ckpt"]  # no temporary file is left
 
 
 def test_a_vanished_checkpoint_means_starting_over(evaluator, tmp_path):
     trace: list[int] = []
-    score = evaluator.evaluate({2}, 0, _steps(trace), Plan(resume=str(tmp_path / "gone.ckpt")))
+    score = evaluator.score({2}, 0, _steps(trace), Plan(resume=str(tmp_path / "gone.ckpt")))
     assert trace == list(range(1, 27))
-    assert score.value == evaluator.evaluate({2}, 0).value
+    assert score.value == evaluator.score({2}, 0).value
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "not a checkpoint"])
 def test_a_damaged_checkpoint_is_deleted_and_the_fine_tune_starts_over(evaluator, tmp_path, damage):
     checkpoint = tmp_path / "q.ckpt"
-    evaluator.evaluate({2}, 0, plan=Plan(0.25, save=str(checkpoint)))
+    evaluator.score({2}, 0, plan=Plan(0.25, save=str(checkpoint)))
     data = checkpoint.read_bytes()
     if damage == "truncated":  # what a full disk or a killed copy leaves
         checkpoint.write_bytes(data[: len(data) // 2])
@@ -76,9 +73,9 @@ def test_a_damaged_checkpoint_is_deleted_and_the_fine_tune_starts_over(evaluator
     else:
         torch.save({"weights": torch.ones(2)}, checkpoint)
     trace: list[int] = []
-    score = evaluator.evaluate({2}, 0, _steps(trace), Plan(resume=str(checkpoint)))
+    score = evaluator.score({2}, 0, _steps(trace), Plan(resume=str(checkpoint)))
     assert trace == list(range(1, 27))  # started over: the file's fault is not the candidate's
-    assert score.value == evaluator.evaluate({2}, 0).value
+    assert score.value == evaluator.score({2}, 0).value
     assert not checkpoint.exists()
 
 
@@ -95,12 +92,12 @@ class Interrupting:
     def describe(self) -> dict:
         return self.evaluator.describe()
 
-    def evaluate(self, removed, seed, progress=None, plan=FULL):
+    def score(self, removed, seed, progress=None, plan=FULL):
         if len(self.trained) + 1 == self.interrupt_at:
             raise KeyboardInterrupt
         steps: list[int] = []
         self.trained.append((frozenset(removed), plan.budget, steps))
-        return self.evaluator.evaluate(removed, seed, _steps(steps), plan)
+        return self.evaluator.score(removed, seed, _steps(steps), plan)
 
 
 def _halving(scorer, folder):
@@ -150,7 +147,7 @@ class Partial:
     def describe(self) -> dict:
         return {"model": "scripted"}
 
-    def evaluate(self, removed, seed, progress=None, plan=FULL):
+    def score(self, removed, seed, progress=None, plan=FULL):
         from glpsearch.score import Score
 
         removed, budget, resume = frozenset(removed), plan.budget, plan.resume

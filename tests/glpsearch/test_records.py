@@ -34,7 +34,7 @@ from glpsearch.records import (
     steps_record,
 )
 from glpsearch.score import Score, pack
-from glpsearch.strategies import SearchResult, Step, noise
+from glpsearch.strategies import SearchResult, StepResult, noise
 
 V1 = Path(__file__).parent / "records_v1"
 KINDS = [SearchRecord, CompareRecord, EvaluationRecord, SpeedRecord]
@@ -259,10 +259,10 @@ def test_each_step_keeps_how_it_was_raced_and_the_paired_noise_of_its_lead():
         frozenset({1, 3}): _outcome({1, 3}, None, 0.7),  # cached before per-example outputs
         frozenset({2, 3}): _outcome({2, 3}, None, 0.6),
     }
-    first = Step(
+    first = StepResult(
         1, tuple((s, outcomes[s].estimate()) for s in ONE), frozenset({3}), 0.8, race="lead"
     )
-    second = Step(2, tuple((s, outcomes[s].estimate()) for s in TWO), frozenset({1, 3}), 0.7)
+    second = StepResult(2, tuple((s, outcomes[s].estimate()) for s in TWO), frozenset({1, 3}), 0.7)
     written = steps_record(SearchResult("greedy", [first, second]), outcomes)
     assert (written[0]["race"], written[1]["race"]) == ("lead", None)
     estimates = [outcomes[frozenset({i})].estimate() for i in (3, 2)]

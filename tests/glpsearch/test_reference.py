@@ -261,7 +261,7 @@ def test_the_evaluator_keeps_the_standard_error_of_its_held_out_predictions(tiny
 
     task = load_task(DataSpec(train=task_file))
     settings = TrainSettings(epochs=1, lr=3e-3, batch_size=8, max_length=32)
-    score = Evaluator(str(tiny_model), task, settings).evaluate([], 0)
+    score = Evaluator(str(tiny_model), task, settings).score([], 0)
     n = len(task.heldout)
     assert score.se == pytest.approx(math.sqrt(score.value * (1 - score.value) / n))
 

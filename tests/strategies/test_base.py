@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from glpsearch.strategies.base import Estimate, SearchResult, Step, best
+from glpsearch.strategies.base import Estimate, SearchResult, StepResult, best
 
 
-def step(depth: int, chosen: set[int] | None) -> Step:
+def step(depth: int, chosen: set[int] | None) -> StepResult:
     layers = None if chosen is None else frozenset(chosen)
-    return Step(depth, (), layers, None if layers is None else 1.0)
+    return StepResult(depth, (), layers, None if layers is None else 1.0)
 
 
 def test_order_of_nested_steps():
