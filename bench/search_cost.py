@@ -3,7 +3,7 @@
 (a) is what the GLP seed code did for every candidate: read the pretrained model from disk,
 remove the layers, re-tokenize the task padded to 128 tokens, fine-tune with the Hugging Face
 `Trainer` and score the held-out split with `trainer.predict`. (b) is
-`glpsearch.evaluator.Evaluator.evaluate`: weights read and data tokenized once per process,
+`glpsearch.evaluator.Evaluator.score`: weights read and data tokenized once per process,
 length-grouped batches padded to their longest example. Both use the same data, model, epochs,
 learning rate, batch sizes, warmup, weight decay and seed, and are interleaved per candidate
 (machines are noisy: only ratios from one run are comparable). The one-time cost (b) pays per
@@ -171,7 +171,7 @@ def main() -> None:
         f"(a) seed procedure: reload + re-tokenize per candidate, pad to {SEED_MAX_LENGTH}, "
         f"Trainer.train/predict (optim {optim})"
     )
-    print("(b) glpsearch Evaluator.evaluate: weights and tokens once per process, dynamic padding")
+    print("(b) glpsearch Evaluator.score: weights and tokens once per process, dynamic padding")
     print(
         f"{'removed':<10}{'(a) s':>8}{'(b) s':>8}{'(b)/(a)':>9}{'(a) ' + task.metric:>14}"
         f"{'(b) ' + task.metric:>14}",

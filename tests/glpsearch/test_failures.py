@@ -214,7 +214,7 @@ def test_the_search_stops_in_one_line_on_an_io_error_and_resumes_to_the_same_ord
     from glpsearch.evaluator import Evaluator
 
     _, first = searched
-    evaluate = Evaluator.evaluate
+    evaluate = Evaluator.score
 
     def damaged_disk(self, removed, seed, progress=None):
         if frozenset(removed) == {2}:
@@ -225,7 +225,7 @@ def test_the_search_stops_in_one_line_on_an_io_error_and_resumes_to_the_same_ord
     args = search_args(tiny_model, data, cache, out, "--remove", "1")
     capsys.readouterr()
     with monkeypatch.context() as patched:
-        patched.setattr(Evaluator, "evaluate", damaged_disk)
+        patched.setattr(Evaluator, "score", damaged_disk)
         assert main(args) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("glpsearch: error: the fine-tune of the model with layers 2 removed")
@@ -391,7 +391,7 @@ def test_out_of_memory_is_recorded_and_retry_failed_recomputes_only_the_failures
     assert main(search_args(tiny_model, data, reference, reference / "out", "--remove", "1")) == 0
     expected = read(reference / "out")
 
-    evaluate = Evaluator.evaluate
+    evaluate = Evaluator.score
     errors = {frozenset({1}): _oom, frozenset({2}): MemoryError}
 
     def crowded_gpu(self, removed, seed, progress=None):
@@ -402,7 +402,7 @@ def test_out_of_memory_is_recorded_and_retry_failed_recomputes_only_the_failures
     cache, out = tmp_path / "cache", tmp_path / "out"
     args = search_args(tiny_model, data, cache, out, "--remove", "1")
     with monkeypatch.context() as patched:
-        patched.setattr(Evaluator, "evaluate", crowded_gpu)
+        patched.setattr(Evaluator, "score", crowded_gpu)
         assert main(args) == 0  # two of four candidates failed: the search still has a result
     record = read(out)
     assert record["evaluations"] == {"computed": 5, "cached": 0, "failed": 2}
