@@ -207,13 +207,13 @@ def fine_tuned(monkeypatch) -> list[frozenset[int]]:
     from glpsearch.evaluator import Evaluator
 
     asked: list[frozenset[int]] = []
-    real = Evaluator.evaluate
+    real = Evaluator.score
 
     def spy(self, removed, *args, **kwargs):
         asked.append(frozenset(removed))
         return real(self, removed, *args, **kwargs)
 
-    monkeypatch.setattr(Evaluator, "evaluate", spy)
+    monkeypatch.setattr(Evaluator, "score", spy)
     return asked
 
 
