@@ -253,8 +253,7 @@ def verdict(summary: dict, fixed: str) -> dict:
     racing, seeds = summary["racing"], summary[fixed]
     conditions = {
         f"mean regret no worse than {fixed}'": racing["mean_regret"] <= seeds["mean_regret"],
-        "within one SE of zero": racing["regret_se"] is not None
-        and racing["mean_regret"] <= racing["regret_se"],
+        "within one SE of zero": racing["mean_regret"] <= (racing["regret_se"] or 0.0),
         f"at most {TARGET_COST}x the 1-seed fine-tunes": racing["cost_ratio"] <= TARGET_COST,
     }
     met = all(conditions.values())
