@@ -61,12 +61,13 @@ import torch
 import transformers
 from search_cost import candidates, seed_procedure, timed
 
-from glpsearch import models, placement
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
-from glpsearch.data import TaskData, load_task
-from glpsearch.engine import Engine
-from glpsearch.evaluator import Evaluator
-from glpsearch.parallel import JoblibRunner, Recipe
+from glpsearch.data.task import TaskData, load_task
+from glpsearch.engine import placement
+from glpsearch.engine.core import Engine
+from glpsearch.engine.parallel import JoblibRunner, Recipe
+from glpsearch.model import source as models
+from glpsearch.model.evaluator import Evaluator
 from glpsearch.store import Store
 
 BERT_BASE = {"num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,

@@ -37,9 +37,9 @@ from pathlib import Path
 from scipy.stats import spearmanr
 
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
-from glpsearch.data import load_task
-from glpsearch.engine import Engine, Outcome
-from glpsearch.evaluator import Evaluator
+from glpsearch.data.task import load_task
+from glpsearch.engine.core import Engine, Outcome
+from glpsearch.model.evaluator import Evaluator
 from glpsearch.store import Store
 from glpsearch.strategies.base import Estimate, Layers, best
 from glpsearch.strategies.halving import halve, rungs

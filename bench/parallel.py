@@ -13,10 +13,10 @@ import tempfile
 import time
 
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec
-from glpsearch.data import load_task
-from glpsearch.engine import Engine
-from glpsearch.evaluator import Evaluator
-from glpsearch.parallel import JoblibRunner, Recipe
+from glpsearch.data.task import load_task
+from glpsearch.engine.core import Engine
+from glpsearch.engine.parallel import JoblibRunner, Recipe
+from glpsearch.model.evaluator import Evaluator
 from glpsearch.store import Store
 
 

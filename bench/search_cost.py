@@ -3,7 +3,7 @@
 (a) is what the GLP seed code did for every candidate: read the pretrained model from disk,
 remove the layers, re-tokenize the task padded to 128 tokens, fine-tune with the Hugging Face
 `Trainer` and score the held-out split with `trainer.predict`. (b) is
-`glpsearch.evaluator.Evaluator.score`: weights read and data tokenized once per process,
+`glpsearch.model.evaluator.Evaluator.score`: weights read and data tokenized once per process,
 length-grouped batches padded to their longest example. Both use the same data, model, epochs,
 learning rate, batch sizes, warmup, weight decay and seed, and are interleaved per candidate
 (machines are noisy: only ratios from one run are comparable). The one-time cost (b) pays per
@@ -46,10 +46,12 @@ from transformers import (
     default_data_collator,
 )
 
-from glpsearch import metrics, models, surgery
 from glpsearch.config import EMBEDDED_SETTINGS, DataSpec, TrainSettings
-from glpsearch.data import Examples, TaskData, load_task
-from glpsearch.evaluator import Evaluator
+from glpsearch.data.task import Examples, TaskData, load_task
+from glpsearch.model import source as models
+from glpsearch.model import surgery
+from glpsearch.model.evaluator import Evaluator
+from glpsearch.scoring import metrics
 
 T = TypeVar("T")
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from glpsearch.errors import GLPSearchError
-
-__version__ = "0.1.0"
+from glpsearch.version import __version__
 
 if TYPE_CHECKING:
     from glpsearch.api import (

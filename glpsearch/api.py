@@ -23,12 +23,11 @@ from rich.console import Console
 
 from glpsearch import options as declared_options
 from glpsearch import strategies
-from glpsearch.comparison import Comparison, StrategyRun, write_compare
 from glpsearch.config import DataSpec, DistillSettings
-from glpsearch.data import TaskData
+from glpsearch.data.task import TaskData
 from glpsearch.errors import GLPSearchError, UserError
-from glpsearch.outdir import OutDir
-from glpsearch.records import (
+from glpsearch.report.outdir import OutDir
+from glpsearch.report.records import (
     Candidate,  # noqa: F401  (the API's, as glpsearch.Candidate)
     CompareRecord,
     EvaluationRecord,
@@ -42,7 +41,7 @@ from glpsearch.records import (
     steps,
     write_search,
 )
-from glpsearch.runs import (
+from glpsearch.runs.assemble import (
     COMMANDS,
     GIVEN,
     Setup,
@@ -62,18 +61,19 @@ from glpsearch.runs import (
     seeds_of,
     train_settings,
 )
+from glpsearch.runs.comparison import Comparison, StrategyRun, write_compare
 from glpsearch.store import StoreError
 
 if TYPE_CHECKING:  # torch and pandas load only when a function needs them
     import pandas
     import torch
 
-    from glpsearch.engine import Outcome
-    from glpsearch.evaluator import Evaluator
-    from glpsearch.exporting import ExportPlan
-    from glpsearch.parallel import Recipe
-    from glpsearch.picking import Choice
-    from glpsearch.reference import Noise
+    from glpsearch.engine.core import Outcome
+    from glpsearch.engine.parallel import Recipe
+    from glpsearch.model.evaluator import Evaluator
+    from glpsearch.scoring.reference import Noise
+    from glpsearch.ship.exporting import ExportPlan
+    from glpsearch.ship.picking import Choice
 
 ModelSource = str | os.PathLike | None
 """A hub id, a model folder, or None for the embedded all-MiniLM-L6-v2."""
@@ -187,7 +187,7 @@ class _Finished:
         `push_to_hub` ("namespace/name") then uploads the folder to that model repo (a token is
         needed: `hf auth login`), and the card's usage names the repo. `distill` (True, or its
         settings) fine-tunes it as a student of the unpruned model (with `finetune`)."""
-        from glpsearch.exporting import ExportPlan
+        from glpsearch.ship.exporting import ExportPlan
 
         path = Path(folder).expanduser()
         settings = None
@@ -308,7 +308,7 @@ class Speeds:
 
     def save(self, out: Folder) -> list[Path]:
         """Write speed.json and tradeoff.png to `out`, as the command does; their paths."""
-        from glpsearch import tradeoff
+        from glpsearch.report import tradeoff
 
         path = Path(out).expanduser()
         written = [self.record.write(path)]
@@ -508,7 +508,7 @@ def task_from_memory(dataset: Any, spec: DataSpec) -> TaskData:
             f"cannot read a {type(dataset).__name__} as a dataset: give a datasets.Dataset or "
             "DatasetDict, a pandas DataFrame, a file or folder path, or a task name"
         )
-    from glpsearch.data import task_from_dataset
+    from glpsearch.data.task import task_from_dataset
 
     return task_from_dataset(dataset, spec)
 
@@ -535,9 +535,9 @@ def search_with(told: Told, console: Console, task: TaskData | None = None) -> S
     name = told.command.strategy
     strategy = _strategies(setup)[name]
 
-    from glpsearch.progress import Display
-    from glpsearch.records import search_record
-    from glpsearch.reference import judge
+    from glpsearch.report.display import Display
+    from glpsearch.report.records import search_record
+    from glpsearch.scoring.reference import judge
 
     with closing(setup), open_store(setup.cache) as store:
         setup.memo.save()
@@ -560,8 +560,8 @@ def compare_with(told: Told, console: Console, task: TaskData | None = None) -> 
     setup = prepare(told, console, task)
     chosen = _strategies(setup)
 
-    from glpsearch.progress import Display
-    from glpsearch.reference import judge
+    from glpsearch.report.display import Display
+    from glpsearch.scoring.reference import judge
 
     with closing(setup), open_store(setup.cache) as store:
         setup.memo.save()
@@ -582,7 +582,7 @@ def _learned(setup: Setup, baseline: Outcome, console: Console) -> Noise:
     """The constant predictor and the held-out noise, after checking that the unpruned model
     (scored first) learned: if it did not, no candidate is worth fine-tuning, so the run stops
     with one line (exit 2) unless --force."""
-    from glpsearch.reference import Noise, heldout_se, not_learned, trivial
+    from glpsearch.scoring.reference import Noise, heldout_se, not_learned, trivial
 
     task = setup.task
     regression = task.label_names is None
@@ -640,8 +640,8 @@ def evaluate_with(told: Told, console: Console) -> Evaluation:
     ]
     if not depths:
         raise UserError(f"{folder.selection} holds none of {', '.join(given.strategies)}")
-    from glpsearch import final
-    from glpsearch.progress import Display
+    from glpsearch.report.display import Display
+    from glpsearch.runs import final
 
     distill = distill_settings(given.distill, told.distill, given.seed)
     with console.status("loading data and model"):
@@ -695,7 +695,7 @@ def evaluate_with(told: Told, console: Console) -> Evaluation:
 def speed_with(told: Told, console: Console, out: Path | None = None) -> Speeds:
     """Time every distinct model of the --from folder; writes no file (`out`, where the caller
     will, is checked writable before anything is timed)."""
-    from glpsearch import timing
+    from glpsearch.ship import timing
 
     given = told.command
     folder = read_from(told.source.from_dir)
@@ -743,7 +743,7 @@ def _speed_devices(names: tuple[str, ...] | None) -> tuple[str, ...]:
 
 def pick_with(told: Told) -> Picked:
     """The depth that meets the target, from the --from folder's measured numbers."""
-    from glpsearch.picking import export_command, pick
+    from glpsearch.ship.picking import export_command, pick
 
     folder = read_from(told.source.from_dir)
     assert folder is not None
@@ -753,7 +753,7 @@ def pick_with(told: Told) -> Picked:
 
 def export_with(told: Told, console: Console) -> Exported:
     """One pruned model written as the options say (and pushed, with push_to_hub)."""
-    from glpsearch.exporting import ExportPlan
+    from glpsearch.ship.exporting import ExportPlan
 
     given = told.command
     distill = distill_settings(given.distill, told.distill, given.seed)
@@ -785,11 +785,11 @@ def _check_export(
     out: Path, repo: str | None, private: bool, distill: DistillSettings | None, finetune: bool
 ) -> None:
     """What an export refuses before anything is built."""
-    from glpsearch.exporting import check_target
+    from glpsearch.ship.exporting import check_target
 
     check_target(out)
     if repo is not None:
-        from glpsearch.push import check_repo
+        from glpsearch.ship.push import check_repo
 
         check_repo(repo)
     elif private:
@@ -811,8 +811,8 @@ def _export(
     """Build (the teacher first, if distilling), write and push: the command's and the API's."""
     import json
 
-    from glpsearch.exporting import FACTS
-    from glpsearch.exporting import export as write_export
+    from glpsearch.ship.exporting import FACTS
+    from glpsearch.ship.exporting import export as write_export
 
     teacher = None
     if evaluator.distill is not None:
@@ -830,7 +830,7 @@ def _export(
         )
     url = None
     if repo is not None:
-        from glpsearch.push import push_to_hub
+        from glpsearch.ship.push import push_to_hub
 
         with console.status(f"uploading to {repo}"):
             url = push_to_hub(out, repo, private)

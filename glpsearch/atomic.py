@@ -30,7 +30,7 @@ def replace(path: Path, data: str | bytes | Callable[[BinaryIO], object]) -> Pat
     """Write `data` (or what `data(stream)` writes: torch.save) to a temporary name, then rename:
     readers see the old file or the new one, never half of one, even after a kill. A failed
     write leaves no temporary file and raises as it failed: a fine-tune's files let an OSError
-    through, the environment's fault (glpsearch/failures.py), not the candidate's."""
+    through, the environment's fault (glpsearch/scoring/failures.py), not the candidate's."""
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ Every candidate of a search is scored on the same held-out examples, so what dec
 the standard error of the *difference* of two scores, paired example by example: two candidates
 that get mostly the same examples right differ far less by chance than either score's own
 standard error says. Stdlib only: the strategies race with it (strategies.racing), and the
-records judge each step's lead with it (glpsearch.records, glpsearch.reference).
+records judge each step's lead with it (glpsearch.report.records, glpsearch.scoring.reference).
 """
 
 from __future__ import annotations
@@ -51,11 +51,12 @@ def paired(a: float, b: float) -> float | None:
     with the seed spread's (`seed_se`, 0 with one seed each) as the root of the sum of squares;
     None without both candidates' per-example outputs (`Estimate.examples`).
 
-    Root-sum-square, not the larger of the two (as one score's SE takes, glpsearch.reference):
-    which examples were held out and which seeds trained are separate sources of chance, and
-    the variances of independent errors add. Where they overlap (a seed that flips single
-    examples shows in the per-example differences too) it errs towards "inside the noise",
-    which costs a racing step one more seed rather than a pick the data cannot support."""
+    Root-sum-square, not the larger of the two (as one score's SE takes,
+    glpsearch.scoring.reference): which examples were held out and which seeds trained are
+    separate sources of chance, and the variances of independent errors add. Where they overlap
+    (a seed that flips single examples shows in the per-example differences too) it errs
+    towards "inside the noise", which costs a racing step one more seed rather than a pick the
+    data cannot support."""
     left, right = getattr(a, "examples", None), getattr(b, "examples", None)
     held = None if left is None or right is None else paired_se(left, right)
     return None if held is None else math.hypot(held, seed_se(a, b))

@@ -28,5 +28,5 @@ def test_the_wheel_installs_only_the_glpsearch_namespace(tmp_path: Path) -> None
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"glpsearch"}
-    for module in ("strategies/greedy.py", "store/cache.py", "cli/search.py", "engine.py"):
+    for module in ("strategies/greedy.py", "store/cache.py", "cli/search.py", "engine/core.py"):
         assert f"glpsearch/{module}" in names

@@ -47,8 +47,8 @@ def version(name):
     except m.PackageNotFoundError:
         return "ABSENT"
 print("versions:", ", ".join(f"{n} {version(n)}" for n in names))
-import datasets, glpsearch.evaluator  # fails here, early, if the image's versions do not fit
-print("glpsearch from", glpsearch.evaluator.__file__)
+import datasets, glpsearch.model.evaluator  # fails here, early, if the image's versions do not fit
+print("glpsearch from", glpsearch.model.evaluator.__file__)
 PY
     "$PYTHON" bench/device/minilm.py float .benchdata/minilm-fp16 "$MINILM"
     if command -v nvidia-smi >/dev/null; then

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from glpsearch.cli.arguments import build_parser
 from glpsearch.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
 from glpsearch.errors import UserError
-from glpsearch.interrupt import sticky_interrupt
+from glpsearch.runs.interrupt import sticky_interrupt
 from glpsearch.store import StoreError
 
 __all__ = ["main", "run"]

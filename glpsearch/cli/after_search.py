@@ -12,12 +12,12 @@ from pathlib import Path
 from glpsearch.api import evaluate_with, export_with, pick_with, speed_with
 from glpsearch.cli.common import output, progress, told
 from glpsearch.errors import UserError
-from glpsearch.runs import cache_of, open_store, read_from
+from glpsearch.runs.assemble import cache_of, open_store, read_from
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from glpsearch import tradeoff
-    from glpsearch.report import redraw, table, totals
+    from glpsearch.report import tradeoff
+    from glpsearch.report.tables import redraw, table, totals
 
     out = output()
     for record, written in redraw(args.out_dir):
@@ -104,7 +104,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_speed(args: argparse.Namespace) -> int:
-    from glpsearch import timing
+    from glpsearch.ship import timing
 
     measured = speed_with(told(args), progress(args.quiet), out=args.from_dir)
     written = measured.save(args.from_dir)
@@ -120,8 +120,8 @@ def run_speed(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     """The paper's final protocol for every depth of a search or compare: each model fine-tuned
     on all training data and scored on the dev set over --seeds seeds, through the cache."""
-    from glpsearch import final
-    from glpsearch.report import totals
+    from glpsearch.report.tables import totals
+    from glpsearch.runs import final
 
     options = told(args)
     out = options.files.out or args.from_dir  # evaluate.json goes beside the record it reads

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from glpsearch import __version__, strategies
+from glpsearch import strategies
 from glpsearch.cli.after_search import (
     run_evaluate,
     run_export,
@@ -34,7 +34,8 @@ from glpsearch.config import (
     Work,
 )
 from glpsearch.options import add_arguments
-from glpsearch.picking import Target
+from glpsearch.ship.picking import Target
+from glpsearch.version import __version__
 
 DESCRIPTION = "The `glpsearch` command. Bad input ends in one line on stderr and exit code 2."
 RUN = ("remove", "seed", "seeds", "retry_failed", "force")  # then the strategies' options
@@ -178,7 +179,7 @@ def _train_arguments(
 
 
 def _distill_arguments(parser: argparse.ArgumentParser, command: type) -> None:
-    """--distill (the command's) and its settings (glpsearch/distill.py)."""
+    """--distill (the command's) and its settings (glpsearch/model/distill.py)."""
     distill = parser.add_argument_group("distillation")
     add_arguments(distill, command, ("distill",))
     add_arguments(distill, DistillSettings)

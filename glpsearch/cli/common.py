@@ -10,7 +10,7 @@ from rich.console import Console
 
 from glpsearch.errors import UserError
 from glpsearch.options import Given, OptionError, flag_of, given
-from glpsearch.runs import COMMANDS, GIVEN, Told
+from glpsearch.runs.assemble import COMMANDS, GIVEN, Told
 
 EXIT_FAILED = 1  # every candidate of a depth failed: the search stopped short of --remove
 EXIT_USAGE = 2
@@ -38,8 +38,9 @@ def progress(quiet: bool) -> Console:
 
 
 def told(args: argparse.Namespace) -> Told:
-    """The command's options as its dataclasses (glpsearch.runs.COMMANDS); a value refused when
-    built is one line naming its flag, e.g. `--warmup-ratio must be between 0 and 1`."""
+    """The command's options as its dataclasses (glpsearch.runs.assemble.COMMANDS); a value
+    refused when built is one line naming its flag, e.g. `--warmup-ratio must be between 0 and
+    1`."""
     built = {}
     for key, cls in COMMANDS[args.command].items():
         values = given(args, cls)

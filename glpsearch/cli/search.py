@@ -11,13 +11,13 @@ from pathlib import Path
 from glpsearch import strategies
 from glpsearch.api import compare_with, search_with
 from glpsearch.cli.common import EXIT_FAILED, output, progress, told
-from glpsearch.runs import classes
+from glpsearch.runs.assemble import classes
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from glpsearch.progress import steps_table
-    from glpsearch.reference import closing_lines
-    from glpsearch.report import totals
+    from glpsearch.report.display import steps_table
+    from glpsearch.report.tables import totals
+    from glpsearch.scoring.reference import closing_lines
 
     run = search_with(told(args), progress(args.quiet))
     written = run.save(args.out)
@@ -35,8 +35,8 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from glpsearch.reference import closing_lines
-    from glpsearch.report import table, totals
+    from glpsearch.report.tables import table, totals
+    from glpsearch.scoring.reference import closing_lines
 
     run = compare_with(told(args), progress(args.quiet))
     written = run.save(args.out)

@@ -264,7 +264,8 @@ def test_in_memory_data_shares_the_cache_with_the_same_file(tiny_model, task_fil
 
 def test_import_loads_no_torch_and_compare_stays_the_function():
     code = (
-        "import sys, glpsearch; glpsearch.search; from glpsearch.comparison import Comparison; "
+        "import sys, glpsearch; glpsearch.search; "
+        "from glpsearch.runs.comparison import Comparison; "
         "assert 'torch' not in sys.modules, 'torch'; assert callable(glpsearch.compare); "
         "print(sorted(glpsearch.__all__))"
     )

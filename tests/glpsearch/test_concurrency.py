@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-import glpsearch.engine
+import glpsearch.engine.core
 from glpsearch.cli import main
-from glpsearch.engine import CandidateWaiting, Engine, Job
-from glpsearch.score import Score
+from glpsearch.engine.core import CandidateWaiting, Engine, Job
+from glpsearch.scoring.score import Score
 from glpsearch.store import Key, Store
 from glpsearch.strategies import SearchResult, make
 
@@ -53,7 +53,7 @@ class Slow:
 
 @pytest.fixture
 def fast_polls(monkeypatch):
-    monkeypatch.setattr(glpsearch.engine, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(glpsearch.engine.core, "POLL_SECONDS", 0.01)
 
 
 def _together(
@@ -145,7 +145,7 @@ def test_engines_on_different_searches_share_what_they_have_in_common(tmp_path, 
 def test_a_heartbeat_keeps_a_long_claim_alive(tmp_path, fast_polls, monkeypatch):
     """One engine claims a 2 s fine-tune: twice the life of a claim. Only its heartbeat keeps
     the engine waiting for it from taking it over meanwhile."""
-    monkeypatch.setattr(glpsearch.engine, "CLAIM_SECONDS", 1.0)
+    monkeypatch.setattr(glpsearch.engine.core, "CLAIM_SECONDS", 1.0)
     batch = [frozenset({1})]
     log: list[frozenset[int]] = []
     with Store(tmp_path / "cache") as first, Store(tmp_path / "cache") as second:
@@ -174,7 +174,7 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_at_once(store):
     started = time.monotonic()
     events: list = []
     outcome = Engine(Slow(log), store, on_event=events.append).lookup([removed])[0]
-    assert time.monotonic() - started < glpsearch.engine.POLL_SECONDS * 4  # no waiting
+    assert time.monotonic() - started < glpsearch.engine.core.POLL_SECONDS * 4  # no waiting
     assert log == [removed] and not outcome.cached
     assert not any(isinstance(event, CandidateWaiting) for event in events)
     assert store.claim_owner(Key(FINGERPRINT, 0, removed)) is None
@@ -189,8 +189,8 @@ LIVE_OWNERS = {
 
 @pytest.mark.parametrize("owner", sorted(LIVE_OWNERS))
 def test_a_claim_of_a_live_owner_is_waited_for_until_it_expires(owner, store, monkeypatch):
-    monkeypatch.setattr(glpsearch.engine, "POLL_SECONDS", 0.02)
-    monkeypatch.setattr(glpsearch.engine, "CLAIM_SECONDS", 2.0)
+    monkeypatch.setattr(glpsearch.engine.core, "POLL_SECONDS", 0.02)
+    monkeypatch.setattr(glpsearch.engine.core, "CLAIM_SECONDS", 2.0)
     removed = frozenset({1})
     assert store.claim(Key(FINGERPRINT, 0, removed), LIVE_OWNERS[owner](), 0.6)
     log: list[frozenset[int]] = []
@@ -204,7 +204,7 @@ def test_a_claim_of_a_live_owner_is_waited_for_until_it_expires(owner, store, mo
 
 @pytest.mark.parametrize("result", ["score", "failure"])
 def test_a_result_the_claim_holder_writes_meanwhile_is_reused(result, store, monkeypatch):
-    monkeypatch.setattr(glpsearch.engine, "POLL_SECONDS", 0.02)
+    monkeypatch.setattr(glpsearch.engine.core, "POLL_SECONDS", 0.02)
     removed = frozenset({0, 1})
     owner = "elsewhere.example:1:x"
     assert store.claim(Key(FINGERPRINT, 0, removed), owner, 60)
@@ -237,10 +237,10 @@ STARTER = """
 import os, sys, time
 from pathlib import Path
 
-import glpsearch.cli, glpsearch.progress, glpsearch.records, glpsearch.report
+import glpsearch.cli, glpsearch.report.display, glpsearch.report.records, glpsearch.report.tables
 from glpsearch.config import DataSpec, TrainSettings
-from glpsearch.data import load_task
-from glpsearch.evaluator import Evaluator
+from glpsearch.data.task import load_task
+from glpsearch.model.evaluator import Evaluator
 
 model, data, ready, go = os.environ["GLP_START"].split(os.pathsep)
 Evaluator(model, load_task(DataSpec(train=Path(data), regression=True)), TrainSettings())

@@ -23,11 +23,11 @@ import pytest
 import torch
 
 from glpsearch.cli import main
-from glpsearch.engine import Engine
+from glpsearch.engine.core import Engine
 from glpsearch.errors import UserError
-from glpsearch.failures import environmental
-from glpsearch.records import search_record
-from glpsearch.score import CandidateFailed, Score
+from glpsearch.report.records import search_record
+from glpsearch.scoring.failures import environmental
+from glpsearch.scoring.score import CandidateFailed, Score
 from glpsearch.store import Key, Store
 from glpsearch.strategies import make
 
@@ -211,7 +211,7 @@ def test_a_failure_of_the_environment_is_never_cached_and_stops_the_run(kind, tm
 def test_the_search_stops_in_one_line_on_an_io_error_and_resumes_to_the_same_order(
     searched, tiny_model, data, tmp_path, capsys, monkeypatch
 ):
-    from glpsearch.evaluator import Evaluator
+    from glpsearch.model.evaluator import Evaluator
 
     _, first = searched
     evaluate = Evaluator.score
@@ -261,7 +261,7 @@ def test_a_full_disk_when_releasing_a_claim_is_one_line_exit_2_and_keeps_every_r
     )
     assert not out.exists()
     # the claim this process left is taken over as a dead process's would be
-    monkeypatch.setattr("glpsearch.engine._dead", lambda owner: True)
+    monkeypatch.setattr("glpsearch.engine.core._dead", lambda owner: True)
     assert main(args) == 0
     record = read(out)
     assert record["evaluations"] == {"computed": 4, "cached": 1, "failed": 0}  # the first kept
@@ -290,7 +290,7 @@ def test_a_failed_write_of_search_json_is_one_line_and_leaves_no_temporary_file(
 
 
 def test_a_write_onto_a_folder_is_one_line_and_leaves_no_temporary_file(tmp_path):
-    from glpsearch.records import write_search
+    from glpsearch.report.records import write_search
 
     (tmp_path / "search.json").mkdir()
     with pytest.raises(UserError, match=f"cannot write {tmp_path / 'search.json'}"):
@@ -385,7 +385,7 @@ def test_when_every_candidate_diverges_the_search_says_so_and_exits_1(
 def test_out_of_memory_is_recorded_and_retry_failed_recomputes_only_the_failures(
     tiny_model, data, tmp_path, capsys, monkeypatch
 ):
-    from glpsearch.evaluator import Evaluator
+    from glpsearch.model.evaluator import Evaluator
 
     reference = tmp_path / "reference"
     assert main(search_args(tiny_model, data, reference, reference / "out", "--remove", "1")) == 0
@@ -451,7 +451,7 @@ CHANGES = {
     "one training row": lambda model, data, folder, monkeypatch: _changed_row(data, folder),
     "model weights": lambda model, data, folder, monkeypatch: _changed_weights(model, folder),
     "evaluator version": lambda model, data, folder, monkeypatch: (
-        monkeypatch.setattr("glpsearch.evaluator.EVALUATOR_VERSION", 999) or []
+        monkeypatch.setattr("glpsearch.model.evaluator.EVALUATOR_VERSION", 999) or []
     ),
 }
 
@@ -493,10 +493,10 @@ HOOKED = """
 import os, sys, time
 from pathlib import Path
 
-import glpsearch.cli, glpsearch.progress, glpsearch.records, glpsearch.report
+import glpsearch.cli, glpsearch.report.display, glpsearch.report.records, glpsearch.report.tables
 from glpsearch.config import DataSpec, TrainSettings
-from glpsearch.data import load_task
-from glpsearch.evaluator import Evaluator
+from glpsearch.data.task import load_task
+from glpsearch.model.evaluator import Evaluator
 
 model, data = os.environ["GLP_WARM"].split(os.pathsep)  # the slow first load, before the go
 Evaluator(model, load_task(DataSpec(train=Path(data), regression=True)), TrainSettings())
@@ -535,7 +535,7 @@ elif kind == "decision":
 
     strategy_search.best = deciding
 elif kind == "training":
-    from glpsearch.evaluator import Evaluator
+    from glpsearch.model.evaluator import Evaluator
 
     fine_tune = Evaluator.fine_tune
 

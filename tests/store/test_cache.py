@@ -277,7 +277,7 @@ SCORE = {"value": 0.8, "metric": "accuracy", "train_seconds": 1.0, "eval_seconds
 
 
 def _numeric_value(kind: str, record: dict) -> bool:
-    """The shape its reader needs (glpsearch's engine passes glpsearch.score.readable)."""
+    """The shape its reader needs (glpsearch's engine passes glpsearch.scoring.score.readable)."""
     if kind == "failure":
         return isinstance(record.get("reason"), str)
     return kind != "score" or isinstance(record.get("value"), float)
