@@ -9,10 +9,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from glpsearch.api import evaluate_with, export_with, pick_with, speed_with
 from glpsearch.cli.common import output, progress, told
 from glpsearch.errors import UserError
 from glpsearch.runs.assemble import cache_of, open_store, read_from
+from glpsearch.runs.commands import evaluate_with, export_with, pick_with, speed_with
 
 
 def run_report(args: argparse.Namespace) -> int:

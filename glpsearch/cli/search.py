@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from glpsearch import strategies
-from glpsearch.api import compare_with, search_with
 from glpsearch.cli.common import EXIT_FAILED, output, progress, told
 from glpsearch.runs.assemble import classes
+from glpsearch.runs.commands import compare_with, search_with
 
 
 def run_search(args: argparse.Namespace) -> int:
