@@ -40,9 +40,12 @@ class Row:
     # From a judged record (glpsearch.scoring.reference); None in records written before.
     learned_nothing: bool | None = None  # the kept set's
     lead: float | None = None  # the best candidate's over the runner-up
-    noise: float | None = None  # the standard error that lead is measured against
-    lead_inside_noise: bool | None = None
+    noise: float | None = None  # one candidate's standard error (the rule before pairing)
+    lead_inside_noise: bool | None = None  # against the noise `noise_rule` names
     tie_rule_alone: bool | None = None
+    paired_noise: float | None = None  # the paired SE of the lead's difference (+ seed spread)
+    noise_rule: str | None = None  # "paired" or "unpaired": which noise decided
+    race: str | None = None  # a raced step: "lead" (cleared the noise) or "cap" (most seeds)
 
 
 def strategy_rows(entry: dict) -> list[Row]:
@@ -65,6 +68,9 @@ def strategy_rows(entry: dict) -> list[Row]:
                 noise=step.get("noise"),
                 lead_inside_noise=step.get("lead_inside_noise"),
                 tie_rule_alone=step.get("tie_rule_alone"),
+                paired_noise=step.get("paired_noise"),
+                noise_rule=step.get("noise_rule"),
+                race=step.get("race"),
             )
         )
     return rows
@@ -191,7 +197,8 @@ def csv_text(record: dict) -> str:
     """One row per strategy and depth, the unpruned model first. A judged record adds whether
     the kept set learned nothing, the step's lead and its standard error, whether the lead is
     inside it and whether the tie rule alone chose; every row carries the constant predictor's
-    score and loss (empty in records written before)."""
+    score and loss (empty in records written before); the last columns say how a lead was
+    judged (the paired noise, the rule that decided) and how a raced step ended."""
     baseline = record["baseline"]
     reference = baseline["score"]
     constant = record.get("reference", {}).get("trivial", {})
@@ -201,12 +208,14 @@ def csv_text(record: dict) -> str:
     writer.writerow(
         ["strategy", "layers_removed", "removed", "score", "delta", "candidates", "computed",
          "cached", "failed", "seconds", "learned_nothing", "lead", "noise", "lead_inside_noise",
-         "tie_rule_alone", "constant_score", "constant_loss"]
+         "tie_rule_alone", "constant_score", "constant_loss", "paired_noise", "noise_rule",
+         "race"]
     )  # fmt: skip
     writer.writerow(
         ["unpruned", 0, "", reference, 0.0 if reference is not None else "", 1,
          int(not baseline["cached"]), int(baseline["cached"]), int(baseline["failure"] is not None),
-         baseline["seconds"], _blank(baseline.get("learned_nothing")), "", "", "", "", *fixed]
+         baseline["seconds"], _blank(baseline.get("learned_nothing")), "", "", "", "", *fixed,
+         "", "", ""]
     )  # fmt: skip
     for row in rows(record):
         delta = None if row.score is None or reference is None else row.score - reference
@@ -215,7 +224,8 @@ def csv_text(record: dict) -> str:
              "" if row.score is None else row.score, "" if delta is None else round(delta, 6),
              row.candidates, row.computed, row.cached, row.failed, round(row.seconds, 3),
              _blank(row.learned_nothing), _blank(row.lead), _blank(row.noise),
-             _blank(row.lead_inside_noise), _blank(row.tie_rule_alone), *fixed]
+             _blank(row.lead_inside_noise), _blank(row.tie_rule_alone), *fixed,
+             _blank(row.paired_noise), _blank(row.noise_rule), _blank(row.race)]
         )  # fmt: skip
     return buffer.getvalue()
 

@@ -96,6 +96,24 @@ def test_csv_has_the_unpruned_model_then_a_row_per_strategy_and_depth():
     assert (table[3]["computed"], table[3]["cached"]) == ("0", "1")
 
 
+def test_csv_says_which_noise_judged_each_lead_and_how_a_race_ended():
+    """A raced, paired-judged step's row carries its paired noise, the rule that decided and the
+    race's end; a step judged before pairing says unpaired; older records leave them empty."""
+    raced = {**step(1, [3], candidate([3], 0.74), candidate([1], 0.72)), "lead": 0.02,
+             "noise": 0.03, "lead_inside_noise": False, "paired_noise": 0.011,
+             "noise_rule": "paired", "race": "lead"}  # fmt: skip
+    unpaired = {**step(2, [1, 3], candidate([1, 3], 0.70), candidate([0, 3], 0.69)),
+                "lead": 0.01, "noise": 0.03, "lead_inside_noise": True, "paired_noise": None,
+                "noise_rule": "unpaired"}  # fmt: skip
+    judged = {**HEADER, "strategy": "greedy", "order": [3, 1], "steps": [raced, unpaired]}
+    table = list(csv.DictReader(io.StringIO(report.csv_text(judged))))
+    assert [(r["paired_noise"], r["noise_rule"], r["race"]) for r in table] == [
+        ("", "", ""), ("0.011", "paired", "lead"), ("", "unpaired", ""),
+    ]  # fmt: skip
+    old = list(csv.DictReader(io.StringIO(report.csv_text(COMPARE))))
+    assert {(r["paired_noise"], r["noise_rule"], r["race"]) for r in old} == {("", "", "")}
+
+
 def test_table_shows_scores_sets_costs_and_the_unpruned_reference():
     console = Console(record=True, width=140)
     console.print(report.table(COMPARE))
