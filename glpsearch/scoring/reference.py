@@ -320,9 +320,14 @@ def closing_lines(record: dict) -> list[str]:
         judged = [s for s in steps if s.get("lead_inside_noise") is not None]
         inside = sum(s["lead_inside_noise"] for s in judged)
         if judged and 2 * inside > len(judged):
+            cap = record.get("max_seeds")
+            advice = (
+                "try --seeds 3, --seeds auto (racing) or --strategy greedy-halving"
+                if cap is None
+                else f"racing stopped at {cap} seeds: try a higher --max-seeds or more data"
+            )
             lines.append(
                 f"{name}: in {inside} of {len(judged)} steps the best candidate led the "
-                "runner-up by less than the metric's standard error; try --seeds 3 or "
-                "--strategy greedy-halving"
+                f"runner-up by less than the noise; {advice}"
             )
     return lines

@@ -168,6 +168,14 @@ def test_the_closing_lines_warn_of_steps_that_learned_nothing_and_suggest_seeds(
     assert any("--seeds 3" in line and "greedy-halving" in line for line in lines)
 
 
+def test_after_racing_the_closing_lines_suggest_more_seeds_not_racing():
+    close = step(1, [3], candidate([3], 0.56), candidate([2], 0.555))
+    judged = judge({**record(close), "max_seeds": 3}, Noise(CONSTANT, se=0.04))
+    (line,) = [line for line in reference.closing_lines(judged) if "less than the noise" in line]
+    assert "racing stopped at 3 seeds: try a higher --max-seeds" in line
+    assert "--seeds auto" not in line
+
+
 def test_compare_csv_marks_learned_nothing_and_carries_the_constant():
     one = step(1, [3], candidate([3], 0.60), candidate([2], 0.58))
     judged = judge(record(one), Noise(CONSTANT, se=0.04))
