@@ -206,7 +206,8 @@ class OutDir:
             for e in self.evaluation["results"]
         ]
         seeds = len(self.evaluation.get("seeds", ())) or "?"
-        return Scores(f"dev {metric}, mean ± std of {seeds} seeds", "evaluate.json", points)
+        what = f"dev {metric}, mean ± std of {seeds} seed{'' if seeds == 1 else 's'}"
+        return Scores(what, "evaluate.json", points)
 
     def _depth_of(self, strategy: str, depth: int, removed: list[int]) -> Depth:
         """The selection's depth for an evaluate.json entry (it knows the removal order)."""
