@@ -23,7 +23,7 @@ from glpsearch import options as declared_options
 from glpsearch.config import DataSpec
 from glpsearch.data.task import TaskData
 from glpsearch.errors import GLPSearchError
-from glpsearch.report.records import Candidate, Step
+from glpsearch.report.records import Candidate, Step  # noqa: F401  (glpsearch.Candidate, .Step)
 from glpsearch.runs.assemble import (
     COMMANDS,
     GIVEN,
@@ -57,24 +57,6 @@ Dataset = Any
 `datasets.Dataset` / `DatasetDict` or a pandas DataFrame."""
 
 _Run = TypeVar("_Run", "SearchRun", "CompareRun")
-
-__all__ = [
-    "Candidate",
-    "CompareRun",
-    "Evaluation",
-    "Exported",
-    "Picked",
-    "SearchRun",
-    "Speeds",
-    "Step",
-    "compare",
-    "evaluate",
-    "export",
-    "pick",
-    "search",
-    "speed",
-    "task_from_memory",
-]
 
 
 # -- the public functions ----------------------------------------------------------------------
