@@ -322,7 +322,7 @@ def closing_lines(record: dict) -> list[str]:
         if judged and 2 * inside > len(judged):
             cap = record.get("max_seeds")
             advice = (
-                "try --seeds 3, --seeds auto (racing) or --strategy greedy-halving"
+                "try --seeds auto (racing), --seeds 3 or --strategy greedy-halving"
                 if cap is None
                 else f"racing stopped at {cap} seeds: try a higher --max-seeds or more data"
             )

@@ -165,7 +165,9 @@ def test_the_closing_lines_warn_of_steps_that_learned_nothing_and_suggest_seeds(
     lines = reference.closing_lines(judged)
     assert any("most candidates learned nothing" in line and "--epochs" in line for line in lines)
     assert any("the tie rule alone chose at depth 1" in line for line in lines)
-    assert any("--seeds 3" in line and "greedy-halving" in line for line in lines)
+    (advice,) = [line for line in lines if "less than the noise" in line]
+    # racing first: bench/carry_over.py measured it picking better than --seeds 3, for less
+    assert advice.index("--seeds auto") < advice.index("--seeds 3") < advice.index("greedy-halv")
 
 
 def test_after_racing_the_closing_lines_suggest_more_seeds_not_racing():
